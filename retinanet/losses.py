@@ -1,0 +1,93 @@
+"""Losses: the focal loss for classification, smooth L1 for boxes, and their sum.
+
+Focal loss (Lin et al., Sec. 3.2, Eq. 5): with p the sigmoid probability and
+p_t = p for a positive label, 1 − p otherwise,
+
+    FL(p_t) = −α_t (1 − p_t)^γ log(p_t),    α_t = α for positives, 1 − α for negatives,
+
+with γ = 2 and α = 0.25 (Sec. 5.1, Table 1a/1b). γ = 0 gives α-balanced cross-entropy. The loss of an
+image is summed over all non-ignored anchors and classes and divided by the number of positive anchors
+(Sec. 4.1, "Focal Loss"). Box regression uses the smooth L1 loss on positive anchors (Sec. 4.1, "Box
+regression"; Fast R-CNN), normalised the same way.
+"""
+
+from retinanet._tf import keras, tf
+from retinanet.matching import BACKGROUND, IGNORE
+
+FOCAL_ALPHA = 0.25
+"""α, the weight of the positive (rare) class (Sec. 5.1, Table 1a/1b)."""
+
+FOCAL_GAMMA = 2.0
+"""γ, the focusing parameter (Sec. 5.1, Table 1b)."""
+
+SMOOTH_L1_BETA = 1.0
+"""Where smooth L1 turns from quadratic to linear, on variance-scaled deltas (≈ Detectron's 0.11 on
+unscaled ones, since the variances divide centre deltas by 0.1)."""
+
+
+def sigmoid_focal_loss(labels, logits, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA):
+    """Element-wise α-balanced focal loss from logits; same shape as ``labels`` and ``logits``.
+
+    The cross-entropy term is computed from logits (``sigmoid_cross_entropy_with_logits``), which stays
+    finite for any logit; the modulating factor (1 − p_t)^γ multiplies it (Sec. 3.2, last paragraph).
+    """
+    labels = tf.convert_to_tensor(labels, tf.float32)
+    logits = tf.convert_to_tensor(logits, tf.float32)
+    if labels.shape.is_fully_defined() and logits.shape.is_fully_defined() and labels.shape != logits.shape:
+        raise ValueError(f"labels {labels.shape} and logits {logits.shape} must have the same shape")
+    probabilities = tf.sigmoid(logits)
+    cross_entropy = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+    p_t = labels * probabilities + (1.0 - labels) * (1.0 - probabilities)
+    alpha_t = labels * alpha + (1.0 - labels) * (1.0 - alpha)
+    return alpha_t * tf.pow(1.0 - p_t, gamma) * cross_entropy
+
+
+def smooth_l1_loss(targets, predictions, beta=SMOOTH_L1_BETA):
+    """Element-wise smooth L1: 0.5·d²/β where |d| < β, else |d| − 0.5·β."""
+    difference = tf.abs(tf.convert_to_tensor(targets, tf.float32) - tf.convert_to_tensor(predictions, tf.float32))
+    return tf.where(difference < beta, 0.5 * difference ** 2 / beta, difference - 0.5 * beta)
+
+
+def detection_loss_terms(targets, predictions, num_classes, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA):
+    """Per-image classification and box losses, each ``(batch,)``.
+
+    Args:
+        targets: ``(batch, N, 5)`` from :func:`retinanet.matching.assign_targets`.
+        predictions: ``(batch, N, 4 + K)`` from :class:`retinanet.RetinaNet`: box deltas, class logits.
+        num_classes: K.
+    """
+    targets = tf.convert_to_tensor(targets, tf.float32)
+    predictions = tf.cast(predictions, tf.float32)  # mixed precision: losses in float32
+    labels = targets[..., 4]
+    positive = labels > BACKGROUND
+    counted = tf.not_equal(labels, IGNORE)
+    num_positive = tf.maximum(tf.reduce_sum(tf.cast(positive, tf.float32), axis=-1), 1.0)
+
+    one_hot = tf.one_hot(tf.cast(tf.where(positive, labels, -1.0), tf.int32), num_classes)
+    focal = sigmoid_focal_loss(one_hot, predictions[..., 4:], alpha=alpha, gamma=gamma)
+    focal = tf.where(counted[..., None], focal, 0.0)
+    classification = tf.reduce_sum(focal, axis=[-2, -1]) / num_positive
+
+    box = tf.reduce_sum(smooth_l1_loss(targets[..., :4], predictions[..., :4]), axis=-1)
+    box = tf.reduce_sum(tf.where(positive, box, 0.0), axis=-1) / num_positive
+    return classification, box
+
+
+class DetectionLoss(keras.losses.Loss):
+    """RetinaNet's training objective for ``model.compile``: focal loss + smooth L1, per image.
+
+    ``y_true`` is ``(batch, N, 5)`` targets, ``y_pred`` the model's ``(batch, N, 4 + K)`` output.
+    """
+
+    def __init__(self, num_classes, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA, name="retinanet_loss", **kwargs):
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        super().__init__(name=name, **kwargs)
+        self.num_classes, self.alpha, self.gamma = int(num_classes), alpha, gamma
+
+    def call(self, y_true, y_pred):
+        classification, box = detection_loss_terms(y_true, y_pred, self.num_classes, self.alpha, self.gamma)
+        return classification + box
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "alpha": self.alpha, "gamma": self.gamma}
