@@ -5,7 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv demo test lock clean
+.PHONY: help venv demo test lock clean lab exercises grade
+
+COURSE_ASSIGNMENTS := 01-architecture 02-focal-loss 03-anchors 04-training
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,6 +25,30 @@ demo: $(INSTALLED)  ## The reference solution end to end on the embedded data
 
 test: $(INSTALLED)  ## The whole test suite
 	$(BIN)/python -m pytest
+
+LAB_PORT ?= 8888
+
+# Loopback only, a fresh token (or yours: LAB_TOKEN=...), the repository as the root folder. The token
+# travels in JUPYTER_TOKEN, not on the command line where `ps` shows it. The venv's own kernelspecs take
+# precedence over any in ~/.local (JUPYTER_PREFER_ENV_PATH), so the notebooks run in this environment.
+# Jupyter refuses root unless told; containers often run as root, hence --allow-root there only.
+lab: $(INSTALLED)  ## JupyterLab on the course (127.0.0.1, token printed; LAB_PORT=8888)
+	@token="$${LAB_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; \
+	echo "JupyterLab on the course: http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
+	JUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 exec $(BIN)/python -m jupyterlab \
+		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \
+		--ServerApp.root_dir="$(CURDIR)" $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+exercises: $(INSTALLED)  ## Regenerate exercises/ from solutions/ with nbgrader (never edit exercises/)
+	for a in $(COURSE_ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment $$a --force --no-db || exit 1; done
+
+SUBMISSIONS ?= submitted
+GRADES ?= grading
+
+# Autograde every submission in $(SUBMISSIONS) (nbgrader layout or an LMS export) into $(GRADES)/:
+# grades.csv, gradebook.db, feedback/. Extra options (--assignment, --jobs, ...): GRADE_ARGS="...".
+grade: $(INSTALLED)  ## Autograde a class: SUBMISSIONS=dir GRADES=dir (see README, Instructors)
+	$(BIN)/python -m retinanet.grading --course . --submissions "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
 
 lock: $(INSTALLED)  ## Re-pin every installed package into requirements.lock
 	{ sed -n '1,2p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new

@@ -85,7 +85,9 @@ def get_backbone(input_shape=DEFAULT_INPUT_SHAPE, weights="auto"):
         include_top=False, weights=resolve_weights(weights), input_shape=tuple(input_shape)
     )
     outputs = [resnet.get_layer(name).output for name in BACKBONE_OUTPUT_LAYERS]
-    return keras.Model(inputs=resnet.inputs, outputs=outputs, name="resnet50_backbone")
+    # A single input tensor (not the list ``resnet.inputs``), so that calling the backbone on an image
+    # batch matches its input structure and Keras does not warn on every call.
+    return keras.Model(inputs=resnet.input, outputs=outputs, name="resnet50_backbone")
 
 
 def preprocess_images(images):

@@ -75,9 +75,10 @@ def encode(anchors, boxes):
 def decode(anchors, deltas):
     """Inverse of :func:`encode`: boxes ``[x1, y1, x2, y2]`` from anchors and predicted deltas."""
     anchors = to_centre_size(_as_boxes(anchors, "anchors"))
-    deltas = tf.convert_to_tensor(deltas, dtype=tf.float32) * tf.constant(BOX_VARIANCES)
-    if deltas.shape.rank is None or deltas.shape[-1] != 4:
+    deltas = tf.convert_to_tensor(deltas, dtype=tf.float32)
+    if deltas.shape.rank is None or deltas.shape.rank < 1 or deltas.shape[-1] != 4:
         raise ValueError(f"deltas must have shape (..., 4), got {deltas.shape}")
+    deltas = deltas * tf.constant(BOX_VARIANCES)
     centres = anchors[..., :2] + deltas[..., :2] * anchors[..., 2:]
     sizes = anchors[..., 2:] * tf.exp(tf.minimum(deltas[..., 2:], _MAX_LOG_SIZE_DELTA))
     return to_corners(tf.concat([centres, sizes], axis=-1))

@@ -43,8 +43,8 @@ def build_head(output_filters, bias_initializer="zeros"):
     Returns:
         ``keras.Sequential`` whose output has ``output_filters`` channels and no activation.
     """
-    if int(output_filters) < 1:
-        raise ValueError(f"output_filters must be a positive integer, got {output_filters}")
+    if isinstance(output_filters, bool) or int(output_filters) != output_filters or output_filters < 1:
+        raise ValueError(f"output_filters must be a positive integer, got {output_filters!r}")
     kernel_init = keras.initializers.RandomNormal(mean=0.0, stddev=KERNEL_STDDEV)
     head = keras.Sequential()
     head.add(keras.Input(shape=[None, None, FPN_CHANNELS]))

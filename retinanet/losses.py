@@ -20,6 +20,9 @@ FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
 """γ, the focusing parameter (Sec. 5.1, Table 1b)."""
 
+_SMALLEST_NORMAL = 1.17549435e-38
+"""Floor on 1 − p_t before the power γ, so that the loss's gradient stays finite for every γ ≥ 0."""
+
 SMOOTH_L1_BETA = 1.0
 """Where smooth L1 turns from quadratic to linear, on variance-scaled deltas (≈ Detectron's 0.11 on
 unscaled ones, since the variances divide centre deltas by 0.1)."""
@@ -33,13 +36,15 @@ def sigmoid_focal_loss(labels, logits, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA):
     """
     labels = tf.convert_to_tensor(labels, tf.float32)
     logits = tf.convert_to_tensor(logits, tf.float32)
-    if labels.shape.is_fully_defined() and logits.shape.is_fully_defined() and labels.shape != logits.shape:
+    if not labels.shape.is_compatible_with(logits.shape):  # unknown (None) sizes are checked when known
         raise ValueError(f"labels {labels.shape} and logits {logits.shape} must have the same shape")
-    probabilities = tf.sigmoid(logits)
     cross_entropy = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-    p_t = labels * probabilities + (1.0 - labels) * (1.0 - probabilities)
+    # 1 − p_t as σ(−x) for positives and σ(x) for negatives: "1 − σ(x)" rounds to exactly 0 in float32
+    # from x ≈ 17 on, and the gradient of (1 − p_t)^γ at 0 is infinite for γ < 1 (NaN after the chain rule).
+    one_minus_p_t = labels * tf.sigmoid(-logits) + (1.0 - labels) * tf.sigmoid(logits)
+    modulating_factor = tf.pow(tf.maximum(one_minus_p_t, _SMALLEST_NORMAL), gamma)
     alpha_t = labels * alpha + (1.0 - labels) * (1.0 - alpha)
-    return alpha_t * tf.pow(1.0 - p_t, gamma) * cross_entropy
+    return alpha_t * modulating_factor * cross_entropy
 
 
 def smooth_l1_loss(targets, predictions, beta=SMOOTH_L1_BETA):
@@ -58,6 +63,11 @@ def detection_loss_terms(targets, predictions, num_classes, alpha=FOCAL_ALPHA, g
     """
     targets = tf.convert_to_tensor(targets, tf.float32)
     predictions = tf.cast(predictions, tf.float32)  # mixed precision: losses in float32
+    if targets.shape[-1] not in (None, 5) or predictions.shape[-1] not in (None, 4 + num_classes):
+        raise ValueError(
+            f"expected targets (batch, N, 5) and predictions (batch, N, 4 + {num_classes}), "
+            f"got {targets.shape} and {predictions.shape}"
+        )
     labels = targets[..., 4]
     positive = labels > BACKGROUND
     counted = tf.not_equal(labels, IGNORE)
@@ -80,8 +90,8 @@ class DetectionLoss(keras.losses.Loss):
     """
 
     def __init__(self, num_classes, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA, name="retinanet_loss", **kwargs):
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
+            raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
         super().__init__(name=name, **kwargs)
         self.num_classes, self.alpha, self.gamma = int(num_classes), alpha, gamma
 

@@ -68,8 +68,15 @@ def assign_targets(anchors, gt_boxes, gt_classes):
         gt_classes: ``(M,)`` class ids in ``[0, K)``.
     """
     anchors = tf.convert_to_tensor(anchors, tf.float32)
-    gt_boxes = tf.reshape(tf.convert_to_tensor(gt_boxes, tf.float32), [-1, 4])
+    gt_boxes = tf.convert_to_tensor(gt_boxes, tf.float32)
+    if gt_boxes.shape.rank and gt_boxes.shape[-1] not in (None, 4) and gt_boxes.shape.num_elements() != 0:
+        raise ValueError(f"gt_boxes must have shape (M, 4) as [x1, y1, x2, y2], got {gt_boxes.shape}")
+    gt_boxes = tf.reshape(gt_boxes, [-1, 4])  # also turns an empty list into (0, 4)
     gt_classes = tf.reshape(tf.cast(gt_classes, tf.float32), [-1])
+    if None not in (gt_boxes.shape[0], gt_classes.shape[0]) and gt_boxes.shape[0] != gt_classes.shape[0]:
+        raise ValueError(
+            f"need one class per box: got {gt_boxes.shape[0]} gt_boxes and {gt_classes.shape[0]} gt_classes"
+        )
     matched, positive, ignored = match_anchors(anchors, gt_boxes)
 
     padded_boxes = tf.concat([gt_boxes, [[0.0, 0.0, 1.0, 1.0]]], axis=0)  # keeps gather valid when M = 0

@@ -54,7 +54,9 @@ def decode_detections(
             f"predictions hold {predictions.shape[1]} anchors, but a {image_height}×{image_width} image has "
             f"{len(anchors)}: decode with the size the model saw"
         )
-    boxes = decode(anchors[None], predictions[..., :4])
+    # Clip before NMS, so that the overlaps NMS compares are those of the boxes it reports.
+    limits = tf.constant([image_width, image_height, image_width, image_height], tf.float32)
+    boxes = tf.clip_by_value(decode(anchors[None], predictions[..., :4]), 0.0, limits)
     scores = tf.sigmoid(predictions[..., 4:])
 
     candidate_boxes, candidate_scores, candidate_classes = [], [], []
@@ -80,6 +82,4 @@ def decode_detections(
         score_threshold=score_threshold,
         clip_boxes=False,
     )
-    limits = tf.constant([image_width, image_height, image_width, image_height], tf.float32)
-    nms_boxes = tf.clip_by_value(nms_boxes, 0.0, limits)
     return Detections(nms_boxes, nms_scores, tf.cast(nms_classes, tf.int32), valid)

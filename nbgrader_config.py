@@ -1,0 +1,30 @@
+"""nbgrader configuration of the course.
+
+The course keeps its notebooks in two folders at the project root:
+
+* ``solutions/<assignment>/<notebook>.ipynb`` — the nbgrader *source*: reference solutions between
+  ``### BEGIN SOLUTION`` / ``### END SOLUTION`` and graded check cells, some with hidden tests;
+* ``exercises/<assignment>/<notebook>.ipynb`` — the learner notebooks, *generated* from the source with
+  ``make exercises`` (``nbgrader generate_assignment <assignment> --force --no-db``) and never edited by hand.
+
+nbgrader reads this file from the directory it runs in, so run nbgrader from the project root.
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+# Paths are relative to the project root, wherever nbgrader is started from.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+
+# What replaces a solution region in the exercises: the learner sees where to write, and running the
+# unfinished cell fails with a NotImplementedError that the checks turn into a one-line hint.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Autograding (per-cell timeout suited to TensorFlow, TensorFlow's stderr noise ignored, deleted test
+# cells restored, hidden tests kept out of feedback): one file shared with `make grade`'s grading folders.
+# Points per graded cell are in the solution notebooks' nbgrader metadata.
+load_subconfig(os.path.join(os.path.dirname(os.path.abspath(__file__)), "retinanet", "grading", "autograde_config.py"))  # noqa: F821,E501

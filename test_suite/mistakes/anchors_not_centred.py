@@ -1,0 +1,21 @@
+"""Anchor centres at the top-left corner of each cell (c · stride) instead of its centre ((c + 0.5) · stride)."""
+import numpy as np
+
+from retinanet.anchors import ANCHOR_SIZES, PYRAMID_LEVELS, anchor_shapes, feature_map_shapes
+
+CHECK, KEYWORD = "TEST_ANCHORS", "(column + 0.5)"
+
+
+def generate_anchors(image_height, image_width):
+    levels = []
+    for level, base, (rows, cols) in zip(PYRAMID_LEVELS, ANCHOR_SIZES, feature_map_shapes(image_height, image_width)):
+        stride = 2 ** level
+        y, x = np.meshgrid(np.arange(rows) * stride, np.arange(cols) * stride, indexing="ij")
+        centres = np.stack([x, y], -1).reshape(-1, 1, 2)
+        half = anchor_shapes(base).reshape(1, -1, 2) / 2
+        levels.append(np.concatenate([centres - half, centres + half], -1).reshape(-1, 4))
+    return np.concatenate(levels).astype(np.float32)
+
+
+def arguments():
+    return (generate_anchors,)

@@ -1,0 +1,15 @@
+"""The modulating factor uses p instead of p_t: (1 − p)^γ for both classes."""
+from retinanet._tf import tf
+
+CHECK, KEYWORD = "TEST_FOCAL_LOSS", "uses p instead of p_t"
+
+
+def sigmoid_focal_loss(labels, logits, alpha=0.25, gamma=2.0):
+    labels, logits = tf.constant(labels, tf.float32), tf.constant(logits, tf.float32)
+    p = tf.sigmoid(logits)
+    alpha_t = labels * alpha + (1 - labels) * (1 - alpha)
+    return alpha_t * (1 - p) ** gamma * tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def arguments():
+    return (sigmoid_focal_loss,)

@@ -1,0 +1,19 @@
+"""P7 computed from P6 directly, without the ReLU on its input."""
+from retinanet.fpn import FeaturePyramidNetwork as Reference
+
+CHECK, KEYWORD = "TEST_FPN", "ReLU(P6)"
+
+
+class FeaturePyramidNetwork(Reference):
+    def call(self, images, training=False):
+        c3, c4, c5 = self.backbone(images, training=training)
+        p5_1x1 = self.conv_c5_1x1(c5)
+        merged_p4 = self.conv_c4_1x1(c4) + self.upsample_2x(p5_1x1)
+        merged_p3 = self.conv_c3_1x1(c3) + self.upsample_2x(merged_p4)
+        p6 = self.conv_c6_3x3(c5)
+        return (self.conv_c3_3x3(merged_p3), self.conv_c4_3x3(merged_p4), self.conv_c5_3x3(p5_1x1), p6,
+                self.conv_c7_3x3(p6))
+
+
+def arguments():
+    return (FeaturePyramidNetwork,)

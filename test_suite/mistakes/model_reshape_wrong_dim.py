@@ -1,0 +1,21 @@
+"""The class outputs are reshaped with 4 as their last dimension, like the box outputs."""
+from retinanet._tf import tf
+from retinanet.model import RetinaNet as Reference
+
+import tests
+
+CHECK, KEYWORD = "TEST_RESNET", "reshape"
+
+
+class RetinaNet(Reference):
+    def call(self, image, training=False):
+        batch_size = tf.shape(image)[0]
+        box_outputs, cls_outputs = [], []
+        for feature in self.fpn(image, training=training):
+            box_outputs.append(tf.reshape(self.box_head(feature), [batch_size, -1, 4]))
+            cls_outputs.append(tf.reshape(self.cls_head(feature), [batch_size, -1, 4]))
+        return tf.concat([tf.concat(box_outputs, axis=1), tf.concat(cls_outputs, axis=1)], axis=-1)
+
+
+def arguments():
+    return (RetinaNet(num_classes=3, backbone=tests._small_backbone()),)

@@ -1,0 +1,111 @@
+"""The learner-facing checks of tests.py: the reference passes each with one printed line and a silent stderr;
+code that crashes or is left unfinished gets a short AssertionError instead of a traceback into the checker.
+
+Wrong-but-running implementations are covered by the mistakes catalogue (test_mistakes.py).
+"""
+
+import functools
+import subprocess
+import sys
+
+import pytest
+
+import tests
+from retinanet import anchors, boxes, fpn, heads, losses, matching, model, postprocess
+from retinanet.backbone import get_backbone
+
+
+class UnfinishedFPN(fpn.FeaturePyramidNetwork):
+    def call(self, images, training=False):
+        raise NotImplementedError()
+
+
+class UnfinishedRetinaNet(model.RetinaNet):
+    def call(self, image, training=False):
+        raise NotImplementedError()
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def returns_none(*args, **kwargs):
+    return None
+
+
+REFERENCE = {
+    "TEST_BACKBONE_MODEL": lambda: (functools.partial(get_backbone, weights=None),),
+    "TEST_FPN": lambda: (fpn.FeaturePyramidNetwork,),
+    "TEST_HEAD_MODEL": lambda: (heads.build_head,),
+    "TEST_RESNET": lambda: (model.RetinaNet(num_classes=3, backbone=tests._small_backbone()),),
+    "TEST_FOCAL_LOSS": lambda: (losses.sigmoid_focal_loss,),
+    "TEST_ANCHORS": lambda: (anchors.generate_anchors,),
+    "TEST_IOU": lambda: (boxes.iou,),
+    "TEST_MATCHING": lambda: (matching.match_anchors,),
+    "TEST_BOX_CODING": lambda: (boxes.encode, boxes.decode),
+    "TEST_DETECTION_LOSS": lambda: (losses.detection_loss_terms,),
+    "TEST_DECODE": lambda: (postprocess.decode_detections,),
+}
+
+UNFINISHED = {
+    "TEST_FPN": lambda: (UnfinishedFPN,),
+    "TEST_RESNET": lambda: (UnfinishedRetinaNet(num_classes=3, backbone=tests._small_backbone()),),
+    "TEST_BOX_CODING": lambda: (not_implemented, not_implemented),
+}
+
+FUNCTION_CHECKS = [name for name in tests.__all__ if name not in ("TEST_FPN", "TEST_RESNET")]
+
+
+def test_every_check_has_a_reference_case():
+    assert set(REFERENCE) == set(tests.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_reference_passes_with_one_line_and_no_stderr(name, capsys):
+    result = getattr(tests, name)(*REFERENCE[name]())
+    captured = capsys.readouterr()
+    assert result is None
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{name} passed"), captured.out
+
+
+def test_full_size_retinanet_passes(capsys):
+    """TEST_RESNET as the notebook calls it: ResNet50 at 128×128 and ten classes."""
+    tests.TEST_RESNET(model.RetinaNet(num_classes=10, backbone=get_backbone(weights=None)))
+    captured = capsys.readouterr()
+    assert captured.err == "" and "3069" in captured.out
+
+
+@pytest.mark.parametrize("name", sorted(tests.__all__))
+def test_unfinished_code_gets_a_clear_message(name, capsys):
+    arguments = UNFINISHED.get(name, lambda: (not_implemented,))()
+    with pytest.raises(AssertionError) as failure:
+        getattr(tests, name)(*arguments)
+    assert "NotImplementedError" in str(failure.value)
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("name", FUNCTION_CHECKS)
+def test_none_left_in_place_gets_a_clear_message(name):
+    arguments = (returns_none, returns_none) if name == "TEST_BOX_CODING" else (returns_none,)
+    with pytest.raises(AssertionError, match="None"):
+        getattr(tests, name)(*arguments)
+
+
+def test_wrong_return_type_is_named():
+    with pytest.raises(AssertionError, match="should return a keras.Model.*list"):
+        tests.TEST_BACKBONE_MODEL(lambda: [1, 2, 3])
+    with pytest.raises(AssertionError, match="one loss per element"):
+        tests.TEST_FOCAL_LOSS(lambda labels, logits, alpha, gamma: 0.5)
+
+
+def test_checks_import_from_any_folder(tmp_path):
+    """As in the seed notebook; works outside the repository through the editable install (py-modules)."""
+    result = subprocess.run(
+        [sys.executable, "-c", "from tests import TEST_BACKBONE_MODEL, TEST_RESNET, TEST_HEAD_MODEL; print('ok')"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    assert result.stderr == ""

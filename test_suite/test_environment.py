@@ -1,0 +1,103 @@
+"""The project's pinned environment: pip (pyproject.toml) and conda (environment.yml) list the same pins."""
+
+import importlib.metadata
+import re
+import tomllib
+
+import pytest
+
+REQUIRED_PACKAGES = (
+    "tensorflow", "keras", "numpy", "jupyterlab", "nbgrader", "matplotlib", "focal-loss", "pytest", "pycocotools",
+)
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
+
+
+def normalise(name):
+    """PEP 503 name normalisation: ``Focal_Loss`` and ``focal-loss`` are the same package."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_pins(lines, source):
+    pins = {}
+    for line in lines:
+        match = PIN.match(line.strip())
+        assert match, f"{source}: {line!r} is not an exact 'name==version' pin"
+        name = normalise(match.group(1))
+        assert name not in pins, f"{source}: {name} is pinned twice"
+        pins[name] = match.group(2)
+    return pins
+
+
+def pyproject_pins(repo_root):
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    return parse_pins(project["dependencies"], "pyproject.toml")
+
+
+def environment_yml_pins(repo_root):
+    """The ``- pip:`` list of environment.yml, read by hand (a list of ``- name==version`` lines)."""
+    lines = (repo_root / "environment.yml").read_text().splitlines()
+    pip_line = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
+    pip_indent = len(lines[pip_line]) - len(lines[pip_line].lstrip())
+    entries = []
+    for line in lines[pip_line + 1 :]:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if len(line) - len(line.lstrip()) <= pip_indent:
+            break
+        assert line.lstrip().startswith("- "), f"environment.yml: unexpected line in the pip list: {line!r}"
+        entries.append(line.lstrip()[2:].split("#")[0])
+    return parse_pins(entries, "environment.yml")
+
+
+def lock_pins(repo_root):
+    lines = (repo_root / "requirements.lock").read_text().splitlines()
+    return parse_pins([line for line in lines if line.strip() and not line.startswith("#")], "requirements.lock")
+
+
+def test_pyproject_and_environment_yml_pin_the_same_packages(repo_root):
+    pip_pins, conda_pins = pyproject_pins(repo_root), environment_yml_pins(repo_root)
+    assert pip_pins, "pyproject.toml lists no dependencies"
+    only_pip = {f"{n}=={v}" for n, v in pip_pins.items()} - {f"{n}=={v}" for n, v in conda_pins.items()}
+    only_conda = {f"{n}=={v}" for n, v in conda_pins.items()} - {f"{n}=={v}" for n, v in pip_pins.items()}
+    assert not only_pip and not only_conda, (
+        f"pins differ: only in pyproject.toml {sorted(only_pip)}, only in environment.yml {sorted(only_conda)}"
+    )
+
+
+def test_environment_yml_uses_python_311(repo_root):
+    assert re.search(r"^\s*-\s*python=3\.11\s*$", (repo_root / "environment.yml").read_text(), re.MULTILINE)
+
+
+def test_requirements_lock_agrees_with_every_pin(repo_root):
+    locked = lock_pins(repo_root)
+    disagreements = {
+        name: (version, locked.get(name)) for name, version in pyproject_pins(repo_root).items()
+        if locked.get(name) != version
+    }
+    assert not disagreements, f"pyproject pin vs requirements.lock (pinned, locked): {disagreements}"
+
+
+@pytest.mark.parametrize("package", REQUIRED_PACKAGES)
+def test_required_package_is_pinned(repo_root, package):
+    assert normalise(package) in pyproject_pins(repo_root), f"{package} is missing from pyproject.toml"
+
+
+def test_keras_is_version_3(repo_root):
+    assert pyproject_pins(repo_root)["keras"].split(".")[0] == "3"
+
+
+def test_installed_versions_match_the_pins(repo_root):
+    """The environment running the tests is the pinned one (``make`` installs with the lock)."""
+    wrong = {}
+    for name, version in pyproject_pins(repo_root).items():
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        if installed != version:
+            wrong[name] = (version, installed)
+    assert not wrong, f"pinned vs installed: {wrong}"
+
+
+def test_no_tests_directory_shadows_tests_py(repo_root):
+    assert not (repo_root / "tests").exists(), "a tests/ directory would shadow the learners' tests.py"
