@@ -48,6 +48,7 @@ def _train_config(args):
         annotations=annotations, images=images, run_dir=args.run_dir, image_size=args.image_size,
         batch_size=args.batch_size, steps=args.steps, learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, clip_norm=args.clip_norm,
+        optimizer=args.optimizer,
         backbone=args.backbone, backbone_weights=args.backbone_weights, mixed_precision=args.mixed_precision,
         xla=args.xla, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         jitter=(args.jitter_min, args.jitter_max), seed=args.seed,
@@ -66,6 +67,9 @@ def _add_train_arguments(parser, run_dir):
     parser.add_argument("--steps", type=int, default=defaults.steps, help=f"training steps (default {defaults.steps})")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
                         help=f"peak SGD learning rate (default {defaults.learning_rate})")
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default=defaults.optimizer,
+                        help=f"sgd: the paper's SGD with momentum 0.9; adamw: Adam with decoupled weight decay "
+                             f"(default {defaults.optimizer})")
     parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps,
                         help=f"linear warm-up steps (default {defaults.warmup_steps})")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay,

@@ -27,8 +27,8 @@ from retinanet._tf import keras, tf
 
 def add_arguments(parser):
     parser.add_argument("--train", default=None,
-                        help="training cases backbone:size:batch, comma-separated (default on a CPU "
-                             "light:128:8,light:256:4,resnet50:128:8,resnet50:256:4; on a GPU the same at 512 and 1024)")
+                        help="training cases backbone:size:batch, comma-separated (default on a CPU: both "
+                             "backbones at 96:8, 128:8 and 256:4; on a GPU at 512:8 and 1024:2)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per case, after 2 warm-up steps")
     parser.add_argument("--pipeline-batches", type=int, default=40, help="timed input-pipeline batches (default 40)")
     parser.add_argument("--inference-size", type=int, default=512, help="image side for inference (default 512)")
@@ -115,7 +115,7 @@ def benchmark_training(backbone, image_size, batch_size, steps, mixed_precision=
             "images_per_second": round(batch_size / seconds, 2), "peak_memory_mib": round(_peak_memory_mib(), 1)}
 
 
-def benchmark_pipeline(data_root, image_size=128, batch_size=8, batches=40):
+def benchmark_pipeline(data_root, image_size=96, batch_size=8, batches=40):
     """Images/s of the training input pipeline alone, after one warm-up pass fills the cache."""
     from retinanet.data import load_coco
     from retinanet.data.pipeline import make_dataset
@@ -157,7 +157,7 @@ def benchmark_inference(backbone, image_size, runs, num_classes=4):
 
 def _training_cases(text, on_gpu):
     if text is None:
-        sizes = ((512, 8), (1024, 2)) if on_gpu else ((128, 8), (256, 4))
+        sizes = ((512, 8), (1024, 2)) if on_gpu else ((96, 8), (128, 8), (256, 4))
         text = ",".join(f"{b}:{s}:{n}" for b in ("light", "resnet50") for s, n in sizes)
     cases = []
     for item in text.split(","):

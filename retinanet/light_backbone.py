@@ -13,10 +13,15 @@ from retinanet._tf import keras
 LIGHT_STAGE_WIDTHS = (32, 64, 128, 256)
 """Channels at strides 4 (stem), 8 (C3), 16 (C4) and 32 (C5)."""
 
+BN_MOMENTUM = 0.9
+"""Batch-norm moving averages follow the last ~10 batches (Keras' default 0.99: ~100), so that they keep
+up with weights that change fast in a short from-scratch training; measured on the demo at 300 steps, the
+default's lagging statistics cost a quarter of the mAP@0.5."""
+
 
 def _conv_bn(x, filters, strides, name, activation=True):
     x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if activation else x
 
 
@@ -25,7 +30,7 @@ def _basic_block(x, filters, strides, name):
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj")(x)
-        shortcut = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+        shortcut = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
     x = _conv_bn(x, filters, strides, f"{name}_1")
     x = _conv_bn(x, filters, 1, f"{name}_2", activation=False)
     return keras.layers.ReLU(name=f"{name}_out")(keras.layers.Add(name=f"{name}_add")([x, shortcut]))

@@ -58,10 +58,10 @@ class TrainConfig:
     annotations: str
     images: str
     run_dir: str
-    image_size: int = 128
+    image_size: int = 96
     batch_size: int = 8
-    steps: int = 1000
-    learning_rate: float = 0.01
+    steps: int = 1600
+    learning_rate: float = 0.03
     warmup_steps: int = 100
     weight_decay: float = WEIGHT_DECAY
     clip_norm: float = 10.0

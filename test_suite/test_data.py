@@ -53,14 +53,30 @@ def test_generated_boxes_enclose_their_shapes():
     a good part of it; sizes span small to large."""
     sides = []
     for index in range(40):
-        pixels, objects = draw_image(np.random.default_rng([3, index]), 128)
-        assert pixels.shape == (128, 128, 3) and pixels.dtype == np.uint8
+        pixels, objects = draw_image(np.random.default_rng([3, index]), 96)
+        assert pixels.shape == (96, 96, 3) and pixels.dtype == np.uint8
         assert 1 <= len(objects) <= 8
         for class_index, (x1, y1, x2, y2) in objects:
             assert 0 <= class_index < len(SHAPE_CLASSES)
-            assert 0 <= x1 < x2 <= 128 and 0 <= y1 < y2 <= 128
+            assert 0 <= x1 < x2 <= 96 and 0 <= y1 < y2 <= 96
             sides.append(np.sqrt((x2 - x1) * (y2 - y1)))
-    assert min(sides) < 30 and max(sides) > 80
+    assert min(sides) < 30 and max(sides) > 60
+
+
+@pytest.mark.parametrize("colour_by_class", [True, False])
+def test_class_hues(colour_by_class):
+    """With colour_by_class each class's hue stays in its own quarter of the wheel; without, hues mix."""
+    quarters = {c: set() for c in range(len(SHAPE_CLASSES))}
+    for index in range(60):
+        pixels, objects = draw_image(np.random.default_rng([4, index]), 96, max_objects=1, min_object_size=0.5,
+                                     colour_by_class=colour_by_class)
+        class_index, (x1, y1, x2, y2) = objects[0]
+        centre = Image.fromarray(pixels).convert("HSV").getpixel((int((x1 + x2) / 2), int((y1 + y2) / 2)))
+        quarters[class_index].add(int(centre[0] / 256 * len(SHAPE_CLASSES)))
+    if colour_by_class:
+        assert all(seen <= {c} for c, seen in quarters.items())
+    else:
+        assert any(len(seen) > 1 for seen in quarters.values())
 
 
 def test_generated_annotations_load_and_match_the_drawing(tmp_path):

@@ -31,7 +31,7 @@ def _config(data_root, run_dir, steps):
 
 def _weights(run_dir):
     model, _ = load_trained_model(run_dir)
-    return [w.numpy().copy() for w in model.weights]
+    return [np.array(w.value.numpy()) for w in model.weights]
 
 
 def test_train_checkpoint_resume_evaluate_predict(tiny_data, tmp_path):

@@ -37,10 +37,11 @@ SPLITS = ("train", "val", "test")
 DEFAULT_SPLIT_SIZES = {"train": 2400, "val": 200, "test": 300}
 """Images per split of the default dataset."""
 
-DEFAULT_OBJECTS = {"max_objects": 8, "min_object_size": 0.18, "max_object_size": 0.85}
-"""Objects per image (1 to ``max_objects``) and their side as a fraction of the image side."""
+DEFAULT_OBJECTS = {"max_objects": 8, "min_object_size": 0.24, "max_object_size": 0.85, "colour_by_class": True}
+"""Objects per image (1 to ``max_objects``), their side as a fraction of the image side, and whether
+each class has its own range of hues."""
 
-DEFAULT_IMAGE_SIZE = 128
+DEFAULT_IMAGE_SIZE = 96
 DEFAULT_SEED = 2017
 
 _SUPERSAMPLING = 4
@@ -95,9 +96,11 @@ def _background(rng, size):
     return np.asarray(image, dtype=np.float32)
 
 
-def _object_colour(rng):
-    """A saturated, bright colour (HSV with S, V ≥ 0.6) that stands out from the muted background."""
-    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.6, 1.0), rng.uniform(0.75, 1.0)
+def _object_colour(rng, class_index, colour_by_class):
+    """A saturated, bright colour (HSV with S ≥ 0.6, V ≥ 0.75) that stands out from the muted background;
+    with ``colour_by_class`` its hue lies in the class's own quarter of the colour wheel."""
+    hue = (class_index + rng.uniform(0.15, 0.85)) / len(SHAPE_CLASSES) if colour_by_class else rng.uniform(0, 1)
+    saturation, value = rng.uniform(0.6, 1.0), rng.uniform(0.75, 1.0)
     rgb = np.array(Image.new("HSV", (1, 1), (int(hue * 255), int(saturation * 255), int(value * 255))).convert("RGB").getpixel((0, 0)))
     return rgb.astype(np.float32)
 
@@ -110,7 +113,8 @@ def _overlap_fraction(box, other):
 
 
 def draw_image(rng, image_size, max_objects=DEFAULT_OBJECTS["max_objects"],
-               min_object_size=DEFAULT_OBJECTS["min_object_size"], max_object_size=DEFAULT_OBJECTS["max_object_size"]):
+               min_object_size=DEFAULT_OBJECTS["min_object_size"], max_object_size=DEFAULT_OBJECTS["max_object_size"],
+               colour_by_class=DEFAULT_OBJECTS["colour_by_class"]):
     """One image ``(size, size, 3) uint8`` and its objects ``[(class_index, [x1, y1, x2, y2])]``."""
     size = image_size
     image = _background(rng, size)
@@ -141,7 +145,7 @@ def draw_image(rng, image_size, max_objects=DEFAULT_OBJECTS["max_objects"],
         else:
             pen.polygon([tuple(v) for v in vertices * _SUPERSAMPLING], fill=255)
         alpha = np.asarray(canvas.resize((size, size), Image.BOX), dtype=np.float32)[..., None] / 255.0
-        image = image * (1 - alpha) + _object_colour(rng) * alpha
+        image = image * (1 - alpha) + _object_colour(rng, shape_index, colour_by_class) * alpha
         objects.append((shape_index, box))
     image = image + rng.normal(0.0, 6.0, size=image.shape)  # sensor-like noise on objects and background
     picture = Image.fromarray(np.clip(image, 0, 255).round().astype(np.uint8))

@@ -24,6 +24,11 @@ KERNEL_ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "3",  # TensorFlow's C++ start-up logging off
     "MPLBACKEND": "Agg",  # figures render without a display
     "RETINANET_COURSE_QUICK": "1",  # 04-training's training cell as a 1-step smoke run (nothing graded)
+    # One core per kernel: the driver already runs one submission per core, and TensorFlow's default
+    # thread pools (one thread per core each) would make concurrent kernels fight over the same cores.
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
 }
 """Set in every graded kernel unless the grader's own environment sets them already."""
 

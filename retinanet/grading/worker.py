@@ -1,6 +1,6 @@
-"""Grade one student in a course folder of its own (``python .../grading/worker.py``, run by path).
+"""Grade one submission in a course folder of its own (``python .../grading/worker.py``, run by path).
 
-Started by :mod:`retinanet.grading.driver`, one process per student, inside the worker's network and PID
+Started by :mod:`retinanet.grading.driver`, one process per submission (a student's assignment), inside the worker's network and PID
 namespaces when available. For each assignment it runs ``nbgrader autograde`` (the kernel in
 :mod:`retinanet.grading.jail`), reads the outcome from the worker's own gradebook, applies the scan of
 :mod:`retinanet.grading.scan`, renders the feedback and writes ``results/<assignment>.json``, which the
