@@ -65,11 +65,11 @@ def _add_train_arguments(parser, run_dir):
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
                         help=f"images per step and device (default {defaults.batch_size})")
     parser.add_argument("--steps", type=int, default=defaults.steps, help=f"training steps (default {defaults.steps})")
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
-                        help=f"peak SGD learning rate (default {defaults.learning_rate})")
-    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default=defaults.optimizer,
-                        help=f"sgd: the paper's SGD with momentum 0.9; adamw: Adam with decoupled weight decay "
-                             f"(default {defaults.optimizer})")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="peak learning rate (default 0.001 for adamw, 0.01 for sgd)")
+    parser.add_argument("--optimizer", choices=("auto", "sgd", "adamw"), default="auto",
+                        help="sgd: the paper's SGD with momentum 0.9; adamw: Adam with decoupled weight decay; "
+                             "auto: sgd on a GPU, adamw on a CPU (default auto)")
     parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps,
                         help=f"linear warm-up steps (default {defaults.warmup_steps})")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay,

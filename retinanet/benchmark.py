@@ -97,7 +97,8 @@ def benchmark_training(backbone, image_size, batch_size, steps, mixed_precision=
     try:
         keras.utils.set_random_seed(0)
         model = build_detector(num_classes, backbone, backbone_weights="none")
-        config = TrainConfig("", "", "", steps=1000, mixed_precision="on" if mixed_precision else "off")
+        config = TrainConfig("", "", "", steps=1000, optimizer="sgd", learning_rate=0.01,
+                             mixed_precision="on" if mixed_precision else "off")
         optimizer, _ = make_optimizer(config)
         step = make_train_step(model, optimizer, num_classes, batch_size, tf.distribute.get_strategy(), xla)
         images, targets = _random_batch(image_size, batch_size, num_classes)

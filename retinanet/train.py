@@ -6,6 +6,9 @@ the first 500 iterations. Here the learning rate, warm-up and total steps are ar
 at the same fractions (2/3 and 8/9) of training, and the gradient's global norm is clipped, which keeps
 from-scratch training stable through the warm-up.
 
+That recipe (``--optimizer sgd``) is the default on a GPU. The CPU default trains the light backbone from
+scratch for minutes and uses AdamW instead (see :data:`ADAMW_LEARNING_RATE` for why and the measurement).
+
 A run directory holds everything a run makes::
 
     run/config.json         model and data description (read back by evaluate and predict)
@@ -48,6 +51,16 @@ DECAY_FRACTIONS = (2 / 3, 8 / 9)
 WARMUP_FACTOR = 1 / 3
 """The warm-up starts at this fraction of the learning rate and rises linearly (Detectron's default)."""
 
+SGD_LEARNING_RATE = 0.01
+"""The paper's learning rate (Sec. 4.1, for 16 images per batch; scale it with the batch)."""
+
+ADAMW_LEARNING_RATE = 0.001
+"""The CPU default's learning rate. Trained from scratch for ~1,600 steps, the paper's heads (σ = 0.01
+weights, no normalisation) pass very little signal at first, and SGD's updates, proportional to the
+gradients, leave the classifier undecided for most of such a short run; Adam's per-weight step sizes do
+not depend on the gradients' scale. Measured on the demo (96 px, batch 8, 1,600 steps, same data and
+seed): SGD at 0.03 reached mAP@0.5 0.554, AdamW at 0.001 reached 0.821."""
+
 HISTORY_FIELDS = ("step", "loss", "classification", "box", "learning_rate", "images_per_second")
 
 
@@ -61,11 +74,11 @@ class TrainConfig:
     image_size: int = 96
     batch_size: int = 8
     steps: int = 1600
-    learning_rate: float = 0.03
+    learning_rate: float = None  # None: ADAMW_LEARNING_RATE or SGD_LEARNING_RATE
     warmup_steps: int = 100
     weight_decay: float = WEIGHT_DECAY
     clip_norm: float = 10.0
-    optimizer: str = "sgd"
+    optimizer: str = "auto"
     backbone: str = "auto"
     backbone_weights: str = "auto"
     mixed_precision: str = "auto"
@@ -112,10 +125,15 @@ def gpu_available():
 
 
 def resolve_auto(config):
-    """Fill ``"auto"`` fields: ResNet50, mixed precision and XLA on a GPU; the light backbone on a CPU."""
+    """Fill ``"auto"`` fields: ResNet50, the paper's SGD, mixed precision and XLA on a GPU; the light
+    backbone and AdamW on a CPU."""
     on_gpu = gpu_available()
     if config.backbone == "auto":
         config.backbone = "resnet50" if on_gpu else "light"
+    if config.optimizer == "auto":
+        config.optimizer = "sgd" if on_gpu else "adamw"
+    if config.learning_rate is None:
+        config.learning_rate = SGD_LEARNING_RATE if config.optimizer == "sgd" else ADAMW_LEARNING_RATE
     if config.backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES} or 'auto', got {config.backbone!r}")
     for name in ("mixed_precision", "xla"):
