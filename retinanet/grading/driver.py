@@ -37,7 +37,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from . import intake
 from .sandbox import Limits, isolation_support, sandbox_uid, worker_command, write_kernelspec
-from .worker import nbgrader_api
+from .worker import nbgrader_api, put_environment_bin_on_path
 
 REFERENCE_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 CSV_COLUMNS = ("student", "assignment", "score", "max_score", "status")
@@ -260,6 +260,7 @@ def grade_class(course_root, submissions, out, *, assignments=None, layout="auto
                 limits=Limits(), isolate=None, progress=True):
     """Grade every submission in ``submissions``; returns ``(outcomes, summary dict)``."""
     started = time.monotonic()
+    put_environment_bin_on_path()
     course_root, out = os.path.realpath(course_root), os.path.realpath(out)
     if out == course_root or course_root.startswith(out + os.sep):
         raise GradingError(f"--out {out!r} must be a folder of its own, not the course repository or above it.")

@@ -52,8 +52,17 @@ def _db_url(root):
     return "sqlite:///" + os.path.join(root, "gradebook.db")
 
 
+def put_environment_bin_on_path():
+    """nbgrader's gradebook runs the ``alembic`` command of this Python environment: make it findable when
+    the environment is not activated (``make test``, ``make grade``, a cron job)."""
+    bin_dir = os.path.dirname(sys.executable)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join(filter(None, [bin_dir, os.environ.get("PATH")]))
+
+
 def nbgrader_api(root, cell_timeout=None):
     """nbgrader's Python API on a course folder, executing in the sandbox kernel with ``cell_timeout``."""
+    put_environment_bin_on_path()
     config = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
     if cell_timeout is not None:
         overrides = Config()
