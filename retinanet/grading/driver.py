@@ -37,6 +37,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from . import intake
 from .sandbox import Limits, isolation_support, sandbox_uid, worker_command, write_kernelspec
+from .jail import PRIVATE_TEMPORARY_FOLDERS
 from .worker import nbgrader_api, put_environment_bin_on_path
 
 REFERENCE_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
@@ -283,7 +284,10 @@ def grade_class(course_root, submissions, out, *, assignments=None, layout="auto
     # The grader's home is hidden too (credentials, configs); Python itself may live there (pyenv).
     hide = _hide_roots([course_root, out, submissions, source, os.path.expanduser("~")])
     keep = [sys.base_prefix, sys.prefix, REFERENCE_PACKAGE]
-    keep = [p for p in map(os.path.realpath, keep) if any(p.startswith(h + os.sep) for h in hide)]
+    # The sandbox replaces the temporary folders with empty ones and covers the hidden roots: whatever
+    # the kernel needs from under either (a clone and its .venv in /tmp, say) is mounted back read-only.
+    covered = hide + [os.path.realpath(tmp) for tmp in PRIVATE_TEMPORARY_FOLDERS]
+    keep = [p for p in map(os.path.realpath, keep) if any(p.startswith(h + os.sep) for h in covered)]
 
     def grade_submission(index, submission):
         root = _worker_root(out, template, submission)

@@ -71,6 +71,10 @@ def _bind(source, target, read_only):
         _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
 
 
+PRIVATE_TEMPORARY_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+"""Replaced by fresh, size-limited tmpfs mounts inside the sandbox."""
+
+
 def _private_views(hide, keep, tmp_mb):
     """Fresh tmpfs on the temporary folders; each ``hide`` folder covered by an empty read-only tmpfs;
     then the ``keep`` paths (``(path, read_only)``) mounted back where they were."""
@@ -81,7 +85,7 @@ def _private_views(hide, keep, tmp_mb):
         os.mkdir(slot)
         _bind(path, slot, read_only=False)
         staged.append((slot, path, read_only))
-    for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
+    for tmp in PRIVATE_TEMPORARY_FOLDERS:
         if os.path.isdir(tmp):
             _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
     covered = [path for path in hide if os.path.isdir(path)]  # those under /tmp are gone already
