@@ -17,7 +17,7 @@ One module per part of Lin et al., "Focal Loss for Dense Object Detection" (ICCV
 Box format at every public boundary: ``[x1, y1, x2, y2]`` in pixels.
 """
 
-from retinanet import _tf  # noqa: F401  (silences TensorFlow before anything imports it)
+from retinanet import _keras  # noqa: F401  (picks the backend; on TensorFlow, silences it first)
 from retinanet.backbone import get_backbone
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head

@@ -51,12 +51,12 @@ def _train_config(args):
         optimizer=args.optimizer,
         backbone=args.backbone, backbone_weights=args.backbone_weights, mixed_precision=args.mixed_precision,
         xla=args.xla, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-        jitter=(args.jitter_min, args.jitter_max), seed=args.seed,
+        jitter=(args.jitter_min, args.jitter_max), seed=args.seed, workers=args.workers,
     )
 
 
 def _add_train_arguments(parser, run_dir):
-    from retinanet.train import TrainConfig
+    from retinanet.train import MIXED_PRECISION, TrainConfig
 
     defaults = TrainConfig("", "", "")
     parser.add_argument("--run-dir", default=run_dir, help=f"checkpoints, logs, weights (default {run_dir})")
@@ -80,10 +80,12 @@ def _add_train_arguments(parser, run_dir):
                         help="auto: resnet50 on a GPU, the light backbone on a CPU (default auto)")
     parser.add_argument("--backbone-weights", default="auto",
                         help="resnet50 only: auto (ImageNet if cached), imagenet, none, or an .h5 file")
-    parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
-                        help="float16 compute; auto = on with a GPU (default auto)")
+    parser.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="auto",
+                        help="bfloat16 (or float16 with loss scaling) compute, float32 weights; auto = bfloat16 on "
+                             "an accelerator, off on a CPU (default auto)")
     parser.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
-                        help="compile the training step with XLA; auto = on with a GPU (default auto)")
+                        help="TensorFlow backend: compile the step with XLA; auto = on with a GPU (JAX always "
+                             "compiles) (default auto)")
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
                         help=f"steps between checkpoints (default {defaults.checkpoint_every})")
     parser.add_argument("--log-every", type=int, default=defaults.log_every,
@@ -91,6 +93,8 @@ def _add_train_arguments(parser, run_dir):
     parser.add_argument("--jitter-min", type=float, default=defaults.jitter[0], help="scale jitter, lower end")
     parser.add_argument("--jitter-max", type=float, default=defaults.jitter[1], help="scale jitter, upper end")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"(default {defaults.seed})")
+    parser.add_argument("--workers", type=int, default=defaults.workers,
+                        help=f"input-pipeline threads (default {defaults.workers})")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -102,7 +106,8 @@ def command_make_data(args):
     started = time.perf_counter()
     objects = {"max_objects": args.max_objects, "min_object_size": args.min_object_size,
                "max_object_size": args.max_object_size}
-    config, generated = make_dataset(args.root, args.image_size, sizes, args.seed, objects, force=args.force)
+    config, generated = make_dataset(args.root, args.image_size, sizes, args.seed, objects, force=args.force,
+                                     workers=args.workers)
     verb = "wrote" if generated else "found (cached)"
     print(f"{verb} {sum(sizes.values())} images ({', '.join(f'{k} {v}' for k, v in sizes.items())}) "
           f"at {args.root} in {time.perf_counter() - started:.1f} s")
@@ -203,6 +208,7 @@ def build_parser():
                                help=f"{bound}imum object side as a fraction of the image side "
                                     f"(default {DEFAULT_OBJECTS[f'{bound}_object_size']})")
     make_data.add_argument("--force", action="store_true", help="regenerate even if the same data is there")
+    make_data.add_argument("--workers", type=int, default=None, help="drawing processes (default: one per CPU)")
     make_data.set_defaults(run=command_make_data)
 
     train = commands.add_parser("train", help="train a RetinaNet on a COCO-format dataset")

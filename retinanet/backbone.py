@@ -9,7 +9,7 @@ when they are on disk and otherwise trains from scratch, because nothing may dow
 import os
 import warnings
 
-from retinanet._tf import keras
+from retinanet._keras import keras, ops
 
 BACKBONE_OUTPUT_LAYERS = ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
 """ResNet50 layers that give C3 (stride 8), C4 (stride 16) and C5 (stride 32)."""
@@ -90,6 +90,18 @@ def get_backbone(input_shape=DEFAULT_INPUT_SHAPE, weights="auto"):
     return keras.Model(inputs=resnet.input, outputs=outputs, name="resnet50_backbone")
 
 
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+"""Per-channel means (blue, green, red) that ResNet50's ImageNet weights were trained with ("caffe" mode)."""
+
+
 def preprocess_images(images):
-    """Scale ``uint8``-range RGB images the way ResNet50's ImageNet weights expect (BGR, mean-centred)."""
-    return keras.applications.resnet50.preprocess_input(images)
+    """RGB images in 0..255 (any dtype) → float BGR minus :data:`IMAGENET_BGR_MEAN`, as ResNet50's ImageNet
+    weights expect; the same as ``keras.applications.resnet50.preprocess_input``, in ``keras.ops`` so that it
+    runs inside a compiled step (images then travel to the accelerator as ``uint8``, a quarter of the bytes).
+
+    Floating-point input keeps its dtype (``bfloat16`` under mixed precision); integers become float32.
+    """
+    images = ops.convert_to_tensor(images)
+    if "float" not in str(images.dtype):
+        images = ops.cast(images, "float32")
+    return ops.flip(images, axis=-1) - ops.cast(ops.convert_to_tensor(IMAGENET_BGR_MEAN), images.dtype)

@@ -1,15 +1,17 @@
 """``python -m retinanet benchmark``: how fast training, the input pipeline and inference run here.
 
-Measures, on whatever machine it runs on:
+Measures, on whatever backend and machine it runs on:
 
-- training: images/s and seconds per step of the full training step (forward, focal + smooth-L1 loss,
-  backward, SGD update) for each backbone, image size and batch size asked for, on fixed random inputs,
-  so that the figure is the model's alone; on a GPU also with and without mixed precision and XLA;
-- the ``tf.data`` input pipeline alone (decode, augment, anchor targets, batching) in images/s, to show
-  that it is not the bottleneck;
-- inference: milliseconds per image at 512×512 including decoding and NMS (batch 1);
-- peak memory (the accelerator's, or the process's resident set on a CPU), the device, the load of the
-  machine and the software versions.
+- training: images/s of ``Detector.fit()`` — forward, target assignment, focal + smooth-L1 loss, backward
+  and the optimizer update in one compiled step — on random images with three random boxes each, held
+  in memory as the peers' benchmarks hold theirs, so that the figure is the step's alone; on an
+  accelerator in ``mixed_bfloat16`` and in float32;
+- the input pipeline alone (:class:`retinanet.data.loader.TrainingBatches`: decode, flip, scale jitter,
+  padding) in images/s with its worker threads, to show whether it can feed the step;
+- inference: milliseconds per image (batch 1) for the network plus decoding, top-k and NMS, with the
+  paper's score threshold and with none (every candidate reaches NMS);
+- peak memory (the accelerator's allocator, or the process's resident set), the device, the load and
+  the software versions.
 
 The result is printed and written as JSON (default ``benchmarks/<device>.json``).
 """
@@ -19,178 +21,250 @@ import os
 import platform
 import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from retinanet._tf import keras, tf
+from retinanet._keras import BACKEND, accelerators, keras
+
+RANDOM_BOXES_PER_IMAGE = 3
+"""Objects per random training image (as in the peers' benchmarks)."""
+
+INFERENCE_CLASSES = 80
+"""Classes of the inference benchmark: COCO's, so that top-k and NMS see as many candidates as on COCO."""
 
 
 def add_arguments(parser):
     parser.add_argument("--train", default=None,
-                        help="training cases backbone:size:batch, comma-separated (default on a CPU: both "
-                             "backbones at 96:8, 128:8 and 256:4; on a GPU at 512:8 and 1024:2)")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per case, after 2 warm-up steps")
+                        help="training cases backbone:size:batch[:precision], comma-separated, or none (default on "
+                             "a CPU: the light backbone at 96:8 and 128:8, resnet50 at 256:4; on an accelerator "
+                             "resnet50 at 512:16 and 800:8); precision float32 or bfloat16 (default: both on an "
+                             "accelerator, float32 on a CPU)")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps per case, after warm-up (default 5)")
+    parser.add_argument("--warmup-steps", type=int, default=3, help="untimed steps that compile the step (default 3)")
+    parser.add_argument("--pipeline", default="96:8", help="input pipeline case size:batch, or none (default 96:8)")
     parser.add_argument("--pipeline-batches", type=int, default=40, help="timed input-pipeline batches (default 40)")
-    parser.add_argument("--inference-size", type=int, default=512, help="image side for inference (default 512)")
+    parser.add_argument("--workers", type=int, default=None, help="pipeline threads (default: the CPU count)")
+    parser.add_argument("--inference", default=None,
+                        help="inference cases backbone:size, comma-separated, or none (default light:512,resnet50:512 "
+                             "on a CPU; resnet50:512,resnet50:800 on an accelerator)")
     parser.add_argument("--inference-runs", type=int, default=10, help="timed inference runs (default 10)")
     parser.add_argument("--data-root", default=os.path.join("data", "shapes"), help="embedded data for the pipeline")
     parser.add_argument("--output", help="JSON path (default benchmarks/<device>.json)")
 
 
-def device_description():
-    """The machine in words: GPU names or the CPU model, core count, memory."""
-    gpus = tf.config.list_physical_devices("GPU")
-    cpu = platform.processor() or "unknown CPU"
+def cpu_model():
     if os.path.isfile("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as f:
             names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
+        if names:
+            return names[0]
+    return platform.processor() or "unknown CPU"
+
+
+def accelerator_names():
+    """Human names of the accelerators (``NVIDIA H200``), or ``[]``."""
+    if BACKEND == "jax":
+        import jax
+
+        return [device.device_kind for device in jax.local_devices() if device.platform != "cpu"]
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                for gpu in tf.config.list_physical_devices("GPU")]
+    return []
+
+
+def device_description():
+    """The machine in words: accelerator names or the CPU model, core count, memory, backend."""
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    description = {"cpu": cpu, "cpu_cores": os.cpu_count(), "memory_gib": round(memory_gib, 1),
-                   "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]}
-    description["summary"] = (", ".join(description["gpus"]) if gpus else
-                              f"{cpu}, {os.cpu_count()} cores, {memory_gib:.0f} GiB, no GPU")
+    names = accelerator_names()
+    description = {"backend": BACKEND, "cpu": cpu_model(), "cpu_cores": os.cpu_count(),
+                   "memory_gib": round(memory_gib, 1), "accelerators": names}
+    description["summary"] = (f"{', '.join(names)} (Keras {BACKEND})" if names else
+                              f"{description['cpu']}, {os.cpu_count()} cores, {memory_gib:.0f} GiB, no GPU "
+                              f"(Keras {BACKEND})")
     return description
 
 
 def versions():
     import pycocotools
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "pycocotools": getattr(pycocotools, "__version__", "installed"),
-            "platform": platform.platform()}
+    found = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__,
+             "pycocotools": getattr(pycocotools, "__version__", "installed"), "platform": platform.platform()}
+    if BACKEND == "jax":
+        import jax
+
+        found["jax"] = jax.__version__
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        found["tensorflow"] = tf.__version__
+    return found
 
 
-def _peak_memory_mib():
-    if tf.config.list_physical_devices("GPU"):
-        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2 ** 20
+def peak_memory_mib():
+    """The accelerator allocator's peak since the last reset, or the process's peak resident set on a CPU."""
+    if accelerators():
+        if BACKEND == "jax":
+            import jax
+
+            return jax.local_devices()[0].memory_stats().get("peak_bytes_in_use", 0) / 2 ** 20
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2 ** 20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def random_batches(image_size, count, num_classes, seed=0):
+    """``count`` random ``uint8`` images with :data:`RANDOM_BOXES_PER_IMAGE` random boxes each, as the
+    training pipeline delivers them."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (count, image_size, image_size, 3), dtype=np.uint8)
+    corners = rng.uniform(0, image_size * 0.6, (count, RANDOM_BOXES_PER_IMAGE, 2))
+    sizes = rng.uniform(16, image_size * 0.4, (count, RANDOM_BOXES_PER_IMAGE, 2))
+    boxes = np.concatenate([corners, corners + sizes], axis=-1).astype(np.float32)
+    classes = rng.integers(0, num_classes, (count, RANDOM_BOXES_PER_IMAGE)).astype(np.int32)
+    return images, {"boxes": boxes, "classes": classes}
+
+
 def _reset_peak_memory():
-    if tf.config.list_physical_devices("GPU"):
+    if BACKEND == "tensorflow" and accelerators():
+        import tensorflow as tf
+
         tf.config.experimental.reset_memory_stats("GPU:0")
 
 
-def _random_batch(image_size, batch_size, num_classes, seed=0):
-    """Random images and the targets of a few random boxes per image (realistic positive counts)."""
-    from retinanet.anchors import generate_anchors
-    from retinanet.matching import assign_targets
+def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, precision="float32", num_classes=4):
+    """Images/s of ``fit()`` on one process's devices, SGD as in the paper, data in memory."""
+    from retinanet.train import TrainConfig, build_detector, dtype_policy, make_optimizer, resolve_auto
 
-    rng = np.random.default_rng(seed)
-    anchors = generate_anchors(image_size, image_size)
-    images = tf.constant(rng.uniform(-120, 130, (batch_size, image_size, image_size, 3)), tf.float32)
-    targets = []
-    for _ in range(batch_size):
-        corners = rng.uniform(0, image_size * 0.7, (4, 2))
-        sizes = rng.uniform(image_size * 0.1, image_size * 0.3, (4, 2))
-        boxes = np.concatenate([corners, corners + sizes], axis=1)
-        targets.append(assign_targets(anchors, boxes, rng.integers(0, num_classes, 4)))
-    return images, tf.stack(targets)
-
-
-def benchmark_training(backbone, image_size, batch_size, steps, mixed_precision=False, xla=False, num_classes=4):
-    """Seconds per step and images/s of the full training step on one device."""
-    from retinanet.train import TrainConfig, build_detector, make_optimizer, make_train_step
-
-    keras.mixed_precision.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    mixed_precision = "off" if precision == "float32" else precision
+    config = resolve_auto(TrainConfig("", "", "", steps=100_000, optimizer="sgd", learning_rate=0.01,
+                                      backbone=backbone, mixed_precision=mixed_precision))
+    keras.mixed_precision.set_dtype_policy(dtype_policy(mixed_precision))
     try:
         keras.utils.set_random_seed(0)
-        model = build_detector(num_classes, backbone, backbone_weights="none")
-        config = TrainConfig("", "", "", steps=1000, optimizer="sgd", learning_rate=0.01,
-                             mixed_precision="on" if mixed_precision else "off")
+        detector = build_detector(num_classes, image_size, backbone, backbone_weights="none")
         optimizer, _ = make_optimizer(config)
-        step = make_train_step(model, optimizer, num_classes, batch_size, tf.distribute.get_strategy(), xla)
-        images, targets = _random_batch(image_size, batch_size, num_classes)
+        detector.compile(optimizer=optimizer, jit_compile=config.xla == "on")
         _reset_peak_memory()
-        for _ in range(2):
-            step(images, targets).numpy()
+        images, ground_truth = random_batches(image_size, batch_size * warmup_steps, num_classes)
         started = time.perf_counter()
-        for _ in range(steps):
-            step(images, targets).numpy()
+        detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
+        warmup = time.perf_counter() - started
+        images, ground_truth = random_batches(image_size, batch_size * steps, num_classes, seed=1)
+        started = time.perf_counter()
+        detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
         seconds = (time.perf_counter() - started) / steps
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    return {"backbone": backbone, "image_size": image_size, "batch_size": batch_size,
-            "mixed_precision": mixed_precision, "xla": xla, "seconds_per_step": round(seconds, 4),
-            "images_per_second": round(batch_size / seconds, 2), "peak_memory_mib": round(_peak_memory_mib(), 1)}
+    return {"backbone": backbone, "image_size": image_size, "batch_size": batch_size, "precision": precision,
+            "steps": steps, "warmup_seconds": round(warmup, 1), "seconds_per_step": round(seconds, 4),
+            "images_per_second": round(batch_size / seconds, 1), "peak_memory_mib": round(peak_memory_mib(), 1)}
 
 
-def benchmark_pipeline(data_root, image_size=96, batch_size=8, batches=40):
-    """Images/s of the training input pipeline alone, after one warm-up pass fills the cache."""
+def benchmark_pipeline(data_root, image_size, batch_size, batches, workers):
+    """Images/s of the training input pipeline alone with ``workers`` threads (as ``fit()`` runs it),
+    after one pass that decodes every image into the cache."""
     from retinanet.data import load_coco
-    from retinanet.data.pipeline import make_dataset
-    from retinanet.data.synthetic import make_dataset as make_synthetic, split_paths
+    from retinanet.data.loader import TrainingBatches
+    from retinanet.data.synthetic import make_dataset, split_paths
 
-    make_synthetic(data_root)
+    make_dataset(data_root)
     dataset = load_coco(*split_paths(data_root, "train"))
-    iterator = iter(make_dataset(dataset.records, image_size, batch_size, training=True))
-    for _ in range(len(dataset.records) // batch_size + 1):  # first epoch: decode and fill the cache
-        next(iterator)
-    started = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    seconds = time.perf_counter() - started
-    return {"image_size": image_size, "batch_size": batch_size, "images_per_second": round(batches * batch_size / seconds, 1)}
+    warm = len(dataset.records) // batch_size + 1
+    pipeline = TrainingBatches(dataset.records, image_size, batch_size, steps=warm + batches, workers=workers)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(pipeline.__getitem__, range(warm)):
+            pass
+        started = time.perf_counter()
+        for _ in pool.map(pipeline.__getitem__, range(warm, warm + batches)):
+            pass
+        seconds = time.perf_counter() - started
+    return {"image_size": image_size, "batch_size": batch_size, "workers": workers,
+            "images_per_second": round(batches * batch_size / seconds, 1)}
 
 
-def benchmark_inference(backbone, image_size, runs, num_classes=4):
-    """Milliseconds per image (batch 1) for the model plus decoding, top-k and NMS."""
-    from retinanet.postprocess import decode_detections
+def benchmark_inference(backbone, image_size, runs, score_threshold, num_classes=INFERENCE_CLASSES):
+    """Milliseconds per image (batch 1, ``uint8`` from the host) for the network plus decoding and NMS."""
+    from retinanet.detector import InferenceModel
+    from retinanet.postprocess import SCORE_THRESHOLD
     from retinanet.train import build_detector
 
     keras.utils.set_random_seed(0)
-    model = build_detector(num_classes, backbone, backbone_weights="none")
-
-    @tf.function
-    def detect(images):
-        return decode_detections(model(images, training=False), image_size, image_size)
-
-    images = tf.random.uniform([1, image_size, image_size, 3], -120, 130)
-    for _ in range(2):
-        detect(images).num_detections.numpy()
+    detector = build_detector(num_classes, image_size, backbone, backbone_weights="none")
+    if score_threshold != SCORE_THRESHOLD:  # "every candidate": scores far above any threshold
+        prior = detector.retinanet.cls_head.layers[-1].bias
+        prior.assign(np.zeros(prior.shape, np.float32))
+    inference = InferenceModel(detector)
+    image = np.random.default_rng(0).integers(0, 256, (1, image_size, image_size, 3), dtype=np.uint8)
+    for _ in range(3):
+        inference.detect(image)
     started = time.perf_counter()
     for _ in range(runs):
-        detect(images).num_detections.numpy()
-    return {"backbone": backbone, "image_size": image_size, "batch_size": 1,
-            "milliseconds_per_image": round(1000 * (time.perf_counter() - started) / runs, 1)}
+        detections = inference.detect(image)
+    return {"backbone": backbone, "image_size": image_size, "batch_size": 1, "classes": num_classes,
+            "candidates": "paper (score > 0.05)" if score_threshold == SCORE_THRESHOLD else "all (untrained prior 0.5)",
+            "detections": int(detections["num_detections"][0]),
+            "milliseconds_per_image": round(1000 * (time.perf_counter() - started) / runs, 2)}
 
 
-def _training_cases(text, on_gpu):
-    if text is None:
-        sizes = ((512, 8), (1024, 2)) if on_gpu else ((96, 8), (128, 8), (256, 4))
-        text = ",".join(f"{b}:{s}:{n}" for b in ("light", "resnet50") for s, n in sizes)
+def _cases(text, default, fields, optional=None):
+    """Parse ``a:b:c,...`` into tuples (``none`` → no case); an ``optional`` last field may be left out."""
+    text = text or default
+    if text == "none":
+        return []
     cases = []
     for item in text.split(","):
-        backbone, size, batch = item.split(":")
-        cases.append((backbone, int(size), int(batch)))
+        parts = item.split(":")
+        if optional is not None and len(parts) == len(fields):
+            parts.append(None)
+        names = fields + ((optional,) if optional else ())
+        if len(parts) != len(names):
+            raise ValueError(f"expected {':'.join(names)} in {item!r}")
+        cases.append(tuple(part if name in ("backbone", "precision") else int(part) for part, name in zip(parts, names)))
     return cases
 
 
 def run_benchmark(args):
-    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    from retinanet.postprocess import SCORE_THRESHOLD
+
+    on_accelerator = bool(accelerators())
     device = device_description()
     report = {"device": device, "versions": versions(), "load_average_before": os.getloadavg(),
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "training": []}
-    print(f"device: {device['summary']}; load average {os.getloadavg()[0]:.2f}")
-    precision_modes = ((False, False), (True, False), (True, True)) if on_gpu else ((False, False),)
-    for backbone, size, batch in _training_cases(args.train, on_gpu):
-        for mixed, xla in precision_modes:
-            row = benchmark_training(backbone, size, batch, args.steps, mixed, xla)
+    print(f"device: {device['summary']}; load average {os.getloadavg()[0]:.2f}", flush=True)
+    default_precisions = ("bfloat16", "float32") if on_accelerator else ("float32",)
+    default_train = "resnet50:512:16,resnet50:800:8" if on_accelerator else "light:96:8,light:128:8,resnet50:256:4"
+    for backbone, size, batch, precision in _cases(args.train, default_train, ("backbone", "size", "batch"), "precision"):
+        for precision in (precision,) if precision else default_precisions:
+            row = benchmark_training(backbone, size, batch, args.steps, args.warmup_steps, precision)
             report["training"].append(row)
-            print(f"train  {backbone:8s} {size:5d} px batch {batch:3d} mixed={str(mixed):5s} xla={str(xla):5s} "
-                  f"{row['seconds_per_step']:.3f} s/step  {row['images_per_second']:8.1f} img/s")
-    report["input_pipeline"] = benchmark_pipeline(args.data_root, batches=args.pipeline_batches)
-    print(f"input pipeline alone: {report['input_pipeline']['images_per_second']:.1f} img/s")
-    report["inference"] = [benchmark_inference(b, args.inference_size, args.inference_runs) for b in ("light", "resnet50")]
-    for row in report["inference"]:
-        print(f"inference {row['backbone']:8s} {row['image_size']} px: {row['milliseconds_per_image']:.1f} ms/image incl. NMS")
-    report["peak_memory_mib"] = round(_peak_memory_mib(), 1)
-    report["peak_memory_kind"] = "GPU:0 allocator peak" if on_gpu else "process resident set (ru_maxrss)"
+            print(f"train  {backbone:8s} {size:5d} px batch {batch:3d} {precision:8s} "
+                  f"{row['seconds_per_step']:.4f} s/step {row['images_per_second']:8.1f} img/s "
+                  f"(peak {row['peak_memory_mib']:.0f} MiB)", flush=True)
+    for size, batch in _cases(args.pipeline, "96:8", ("size", "batch")):
+        report["input_pipeline"] = benchmark_pipeline(args.data_root, size, batch, args.pipeline_batches,
+                                                      args.workers or os.cpu_count())
+        print(f"input pipeline alone: {report['input_pipeline']['images_per_second']:.1f} img/s at {size} px "
+              f"({report['input_pipeline']['workers']} threads)", flush=True)
+    default_inference = "resnet50:512,resnet50:800" if on_accelerator else "light:512,resnet50:512"
+    report["inference"] = []
+    for backbone, size in _cases(args.inference, default_inference, ("backbone", "size")):
+        for threshold in (SCORE_THRESHOLD, -1.0):
+            row = benchmark_inference(backbone, size, args.inference_runs, threshold)
+            report["inference"].append(row)
+            print(f"inference {backbone:8s} {size} px, {row['candidates']}: {row['milliseconds_per_image']:.2f} "
+                  f"ms/image incl. NMS", flush=True)
+    report["peak_memory_mib"] = round(peak_memory_mib(), 1)
+    report["peak_memory_kind"] = "accelerator allocator peak" if on_accelerator else "process resident set (ru_maxrss)"
     report["load_average_after"] = os.getloadavg()
     print(f"peak memory: {report['peak_memory_mib']:.0f} MiB ({report['peak_memory_kind']}); "
           f"load average after {os.getloadavg()[0]:.2f}")
-    slug = ("gpu-" + device["gpus"][0] if on_gpu else f"cpu-{device['cpu_cores']}core").lower()
+    slug = ("gpu-" + device["accelerators"][0] if on_accelerator else f"cpu-{device['cpu_cores']}core-{BACKEND}").lower()
     output = args.output or os.path.join("benchmarks", "".join(c if c.isalnum() or c == "-" else "-" for c in slug) + ".json")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w") as f:

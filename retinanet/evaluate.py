@@ -13,21 +13,22 @@ import os
 
 import numpy as np
 
-from retinanet._tf import tf
 from retinanet.data import load_coco
-from retinanet.data.pipeline import make_dataset
-from retinanet.postprocess import decode_detections
+from retinanet.data.loader import evaluation_batches
 
 
-def detections_to_coco(detections, scales, image_ids, category_ids):
+def detections_to_coco(detections, scales, image_ids, category_ids, count=None):
     """COCO result records ``{image_id, category_id, bbox: [x, y, w, h], score}`` for a batch.
 
-    Boxes are divided by each image's ``scale`` to go back to the original image's pixels.
+    ``detections`` is a dict of NumPy arrays (``boxes``, ``scores``, ``classes``, ``num_detections``) as
+    :meth:`retinanet.detector.InferenceModel.detect` returns them; boxes are divided by each image's
+    ``scale`` to go back to the original image's pixels. Only the first ``count`` images are real.
     """
     results = []
-    boxes, scores = detections.boxes.numpy(), detections.scores.numpy()
-    classes, counts = detections.classes.numpy(), detections.num_detections.numpy()
-    for i, (scale, image_id) in enumerate(zip(np.asarray(scales), np.asarray(image_ids))):
+    boxes, scores = np.asarray(detections["boxes"]), np.asarray(detections["scores"])
+    classes, counts = np.asarray(detections["classes"]), np.asarray(detections["num_detections"])
+    rows = zip(np.asarray(scales), np.asarray(image_ids))
+    for i, (scale, image_id) in enumerate(list(rows)[:count]):
         for box, score, label in zip(boxes[i, : counts[i]] / scale, scores[i, : counts[i]], classes[i, : counts[i]]):
             x1, y1, x2, y2 = (float(v) for v in box)
             results.append({"image_id": int(image_id), "category_id": int(category_ids[int(label)]),
@@ -77,18 +78,14 @@ def coco_evaluate(annotations_path, results):
     return metrics
 
 
-def predict_dataset(model, records, image_size, category_ids, batch_size=16, score_threshold=0.05):
-    """Run the detector over records; COCO result records in original-image pixels."""
-    dataset = make_dataset(records, image_size, batch_size, training=False, cache=False)
+def predict_dataset(detector, records, category_ids, batch_size=16):
+    """Run a :class:`~retinanet.detector.Detector` over records; COCO result records in original-image pixels."""
+    from retinanet.detector import InferenceModel
 
-    @tf.function
-    def detect(images):
-        return decode_detections(model(images, training=False), image_size, image_size,
-                                 score_threshold=score_threshold)
-
-    results = []
-    for images, scales, image_ids in dataset:
-        results.extend(detections_to_coco(detect(images), scales.numpy(), image_ids.numpy(), category_ids))
+    inference, results = InferenceModel(detector), []
+    for images, scales, image_ids, count in evaluation_batches(records, detector.image_size, batch_size):
+        detections = inference.detect(images)
+        results.extend(detections_to_coco(detections, scales, image_ids, category_ids, count))
     return results
 
 
@@ -107,12 +104,12 @@ def evaluate(run_dir, annotations, images, output=None, batch_size=16):
     """Evaluate a trained run on a COCO-format dataset; writes ``output`` (JSON) and returns the metrics."""
     from retinanet.train import load_trained_model
 
-    model, config = load_trained_model(run_dir)
+    detector, config = load_trained_model(run_dir)
     dataset = load_coco(annotations, images)
     if dataset.class_names != config.class_names:
         raise ValueError(f"{annotations} has classes {dataset.class_names}, the model in {run_dir} was trained on "
                          f"{config.class_names}")
-    results = predict_dataset(model, dataset.records, config.image_size, dataset.category_ids, batch_size)
+    results = predict_dataset(detector, dataset.records, dataset.category_ids, batch_size)
     metrics = coco_evaluate(annotations, results)
     metrics.update({"annotations": os.path.abspath(annotations), "run_dir": os.path.abspath(run_dir),
                     "num_images": len(dataset.records), "image_size": config.image_size})

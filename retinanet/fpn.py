@@ -7,7 +7,7 @@ each merged map). Unlike the original FPN, P6 is a stride-2 3×3 convolution on 
 is a stride-2 3×3 convolution on **ReLU(P6)**; P7 itself has no activation (footnote 2 of the paper).
 """
 
-from retinanet._tf import keras, tf
+from retinanet._keras import keras, ops
 from retinanet.backbone import get_backbone
 
 FPN_CHANNELS = 256
@@ -15,6 +15,34 @@ FPN_CHANNELS = 256
 
 PYRAMID_LEVELS = (3, 4, 5, 6, 7)
 """Levels P3–P7; level l has stride 2**l (Sec. 4)."""
+
+LATERAL_LAYERS = ("conv_c3_1x1", "conv_c4_1x1", "conv_c5_1x1")
+"""Attribute names of the 1×1 lateral convolutions on C3, C4, C5."""
+
+OUTPUT_LAYERS = ("conv_c3_3x3", "conv_c4_3x3", "conv_c5_3x3", "conv_c6_3x3", "conv_c7_3x3")
+"""Attribute names of the 3×3 convolutions that give P3, P4, P5 (merged maps) and P6, P7 (stride 2)."""
+
+FPN_LAYERS = LATERAL_LAYERS + OUTPUT_LAYERS
+"""Every convolution of the pyramid, by attribute name; ``upsample_2x`` is the nearest-neighbour 2×."""
+
+
+def pyramid_from_features(fpn, c3, c4, c5):
+    """The FPN's wiring: ``(P3, P4, P5, P6, P7)`` from C3–C5 with the layers of ``fpn``.
+
+    ``fpn`` is anything with the attributes named in :data:`FPN_LAYERS` and ``upsample_2x`` (a
+    :class:`FeaturePyramidNetwork`, a learner's version of it): the same function builds the reference
+    model and checks a learner's ``call`` on the learner's own layers.
+    """
+    top_down_p5 = fpn.conv_c5_1x1(c5)
+    top_down_p4 = fpn.conv_c4_1x1(c4) + fpn.upsample_2x(top_down_p5)
+    top_down_p3 = fpn.conv_c3_1x1(c3) + fpn.upsample_2x(top_down_p4)
+
+    p3 = fpn.conv_c3_3x3(top_down_p3)
+    p4 = fpn.conv_c4_3x3(top_down_p4)
+    p5 = fpn.conv_c5_3x3(top_down_p5)
+    p6 = fpn.conv_c6_3x3(c5)
+    p7 = fpn.conv_c7_3x3(ops.relu(p6))
+    return p3, p4, p5, p6, p7
 
 
 def _conv(kernel_size, strides=1):
@@ -51,14 +79,4 @@ class FeaturePyramidNetwork(keras.layers.Layer):
 
     def call(self, images, training=False):
         c3, c4, c5 = self.backbone(images, training=training)
-
-        top_down_p5 = self.conv_c5_1x1(c5)
-        top_down_p4 = self.conv_c4_1x1(c4) + self.upsample_2x(top_down_p5)
-        top_down_p3 = self.conv_c3_1x1(c3) + self.upsample_2x(top_down_p4)
-
-        p3 = self.conv_c3_3x3(top_down_p3)
-        p4 = self.conv_c4_3x3(top_down_p4)
-        p5 = self.conv_c5_3x3(top_down_p5)
-        p6 = self.conv_c6_3x3(c5)
-        p7 = self.conv_c7_3x3(tf.nn.relu(p6))
-        return p3, p4, p5, p6, p7
+        return pyramid_from_features(self, c3, c4, c5)

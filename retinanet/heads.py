@@ -12,7 +12,7 @@ swamp the first iterations with a huge loss.
 
 import math
 
-from retinanet._tf import keras
+from retinanet._keras import keras
 from retinanet.fpn import FPN_CHANNELS
 
 HEAD_DEPTH = 4

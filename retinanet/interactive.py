@@ -29,6 +29,7 @@ import os
 
 import numpy as np
 
+from retinanet._keras import ops
 from retinanet.anchors import generate_anchors
 from retinanet.boxes import iou
 from retinanet.losses import FOCAL_ALPHA, FOCAL_GAMMA, sigmoid_focal_loss
@@ -160,9 +161,9 @@ def focal_loss_curves(gamma, alpha):
     logits = np.log(P_T / (1.0 - P_T))  # sigmoid(logits) = p_t
     return {
         "cross-entropy": -np.log(P_T),
-        "focal": sigmoid_focal_loss(np.ones_like(P_T), logits, 1.0, gamma).numpy(),
-        "focal, foreground": sigmoid_focal_loss(np.ones_like(P_T), logits, alpha, gamma).numpy(),
-        "focal, background": sigmoid_focal_loss(np.zeros_like(P_T), -logits, alpha, gamma).numpy(),
+        "focal": ops.convert_to_numpy(sigmoid_focal_loss(np.ones_like(P_T), logits, 1.0, gamma)),
+        "focal, foreground": ops.convert_to_numpy(sigmoid_focal_loss(np.ones_like(P_T), logits, alpha, gamma)),
+        "focal, background": ops.convert_to_numpy(sigmoid_focal_loss(np.zeros_like(P_T), -logits, alpha, gamma)),
     }
 
 
@@ -225,10 +226,11 @@ def example_scene(size=256):
 
 
 def anchor_assignment(anchors, gt_boxes, positive_iou, negative_iou):
-    """Masks over the anchors: ``positive``, ``forced`` (best anchor of a box below the threshold),
+    """Masks over the anchors: ``positive``, ``forced`` (a best anchor of a box, below the threshold),
     ``ignored``, ``background``; uses :func:`retinanet.matching.match_anchors`."""
-    _, positive, ignored = (mask.numpy() for mask in match_anchors(anchors, gt_boxes, positive_iou, negative_iou))
-    best_iou = iou(anchors, gt_boxes).numpy().max(axis=1) if len(gt_boxes) else np.zeros(len(anchors))
+    masks = match_anchors(anchors, gt_boxes, positive_iou, negative_iou)
+    _, positive, ignored = (ops.convert_to_numpy(mask) for mask in masks)
+    best_iou = ops.convert_to_numpy(iou(anchors, gt_boxes)).max(axis=1) if len(gt_boxes) else np.zeros(len(anchors))
     forced = positive & (best_iou < positive_iou)
     return {
         "positive": positive & ~forced,
@@ -354,8 +356,8 @@ def detections_for(predictions, image_height, image_width, score_threshold, nms)
         predictions, image_height, image_width, score_threshold=score_threshold,
         nms_iou_threshold=NMS_IOU_THRESHOLD if nms else NO_NMS_IOU_THRESHOLD,
     )
-    count = int(decoded.num_detections[0])
-    return decoded.boxes[0, :count].numpy(), decoded.scores[0, :count].numpy(), decoded.classes[0, :count].numpy()
+    boxes, scores, classes, counts = (ops.convert_to_numpy(part) for part in decoded)
+    return boxes[0, : counts[0]], scores[0, : counts[0]], classes[0, : counts[0]]
 
 
 def _draw_detections(figure, image, predictions, class_names, gt_boxes, score_threshold, nms):

@@ -8,7 +8,7 @@ ResNet's basic blocks (He et al., 2016) with batch normalisation, but far fewer 
 FPN and both subnets stay exactly as the paper has them (256 channels, four 3×3 convolutions each).
 """
 
-from retinanet._tf import keras
+from retinanet._keras import keras
 
 LIGHT_STAGE_WIDTHS = (32, 64, 128, 256)
 """Channels at strides 4 (stem), 8 (C3), 16 (C4) and 32 (C5)."""

@@ -11,7 +11,7 @@ image is summed over all non-ignored anchors and classes and divided by the numb
 regression"; Fast R-CNN), normalised the same way.
 """
 
-from retinanet._tf import keras, tf
+from retinanet._keras import keras, ops
 from retinanet.matching import BACKGROUND, IGNORE
 
 FOCAL_ALPHA = 0.25
@@ -31,26 +31,29 @@ unscaled ones, since the variances divide centre deltas by 0.1)."""
 def sigmoid_focal_loss(labels, logits, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA):
     """Element-wise α-balanced focal loss from logits; same shape as ``labels`` and ``logits``.
 
-    The cross-entropy term is computed from logits (``sigmoid_cross_entropy_with_logits``), which stays
-    finite for any logit; the modulating factor (1 − p_t)^γ multiplies it (Sec. 3.2, last paragraph).
+    The cross-entropy term is computed from logits, max(x, 0) − x·y + log(1 + e^−|x|), which stays finite
+    for any logit; the modulating factor (1 − p_t)^γ multiplies it (Sec. 3.2, last paragraph).
     """
-    labels = tf.convert_to_tensor(labels, tf.float32)
-    logits = tf.convert_to_tensor(logits, tf.float32)
-    if not labels.shape.is_compatible_with(logits.shape):  # unknown (None) sizes are checked when known
-        raise ValueError(f"labels {labels.shape} and logits {logits.shape} must have the same shape")
-    cross_entropy = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+    labels = ops.convert_to_tensor(labels, dtype="float32")
+    logits = ops.cast(ops.convert_to_tensor(logits), "float32")
+    if len(labels.shape) != len(logits.shape) or any(
+        a is not None and b is not None and a != b for a, b in zip(labels.shape, logits.shape)
+    ):  # unknown (None) sizes are checked when known
+        raise ValueError(f"labels {tuple(labels.shape)} and logits {tuple(logits.shape)} must have the same shape")
+    cross_entropy = ops.relu(logits) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
     # 1 − p_t as σ(−x) for positives and σ(x) for negatives: "1 − σ(x)" rounds to exactly 0 in float32
     # from x ≈ 17 on, and the gradient of (1 − p_t)^γ at 0 is infinite for γ < 1 (NaN after the chain rule).
-    one_minus_p_t = labels * tf.sigmoid(-logits) + (1.0 - labels) * tf.sigmoid(logits)
-    modulating_factor = tf.pow(tf.maximum(one_minus_p_t, _SMALLEST_NORMAL), gamma)
+    one_minus_p_t = labels * ops.sigmoid(-logits) + (1.0 - labels) * ops.sigmoid(logits)
+    modulating_factor = ops.power(ops.maximum(one_minus_p_t, _SMALLEST_NORMAL), gamma)
     alpha_t = labels * alpha + (1.0 - labels) * (1.0 - alpha)
     return alpha_t * modulating_factor * cross_entropy
 
 
 def smooth_l1_loss(targets, predictions, beta=SMOOTH_L1_BETA):
     """Element-wise smooth L1: 0.5·d²/β where |d| < β, else |d| − 0.5·β."""
-    difference = tf.abs(tf.convert_to_tensor(targets, tf.float32) - tf.convert_to_tensor(predictions, tf.float32))
-    return tf.where(difference < beta, 0.5 * difference ** 2 / beta, difference - 0.5 * beta)
+    targets = ops.convert_to_tensor(targets, dtype="float32")
+    difference = ops.abs(targets - ops.cast(ops.convert_to_tensor(predictions), "float32"))
+    return ops.where(difference < beta, 0.5 * difference ** 2 / beta, difference - 0.5 * beta)
 
 
 def detection_loss_terms(targets, predictions, num_classes, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA):
@@ -61,25 +64,25 @@ def detection_loss_terms(targets, predictions, num_classes, alpha=FOCAL_ALPHA, g
         predictions: ``(batch, N, 4 + K)`` from :class:`retinanet.RetinaNet`: box deltas, class logits.
         num_classes: K.
     """
-    targets = tf.convert_to_tensor(targets, tf.float32)
-    predictions = tf.cast(predictions, tf.float32)  # mixed precision: losses in float32
+    targets = ops.convert_to_tensor(targets, dtype="float32")
+    predictions = ops.cast(ops.convert_to_tensor(predictions), "float32")  # mixed precision: losses in float32
     if targets.shape[-1] not in (None, 5) or predictions.shape[-1] not in (None, 4 + num_classes):
         raise ValueError(
             f"expected targets (batch, N, 5) and predictions (batch, N, 4 + {num_classes}), "
-            f"got {targets.shape} and {predictions.shape}"
+            f"got {tuple(targets.shape)} and {tuple(predictions.shape)}"
         )
     labels = targets[..., 4]
     positive = labels > BACKGROUND
-    counted = tf.not_equal(labels, IGNORE)
-    num_positive = tf.maximum(tf.reduce_sum(tf.cast(positive, tf.float32), axis=-1), 1.0)
+    counted = ops.not_equal(labels, IGNORE)
+    num_positive = ops.maximum(ops.sum(ops.cast(positive, "float32"), axis=-1), 1.0)
 
-    one_hot = tf.one_hot(tf.cast(tf.where(positive, labels, -1.0), tf.int32), num_classes)
+    one_hot = ops.one_hot(ops.cast(ops.where(positive, labels, -1.0), "int32"), num_classes)
     focal = sigmoid_focal_loss(one_hot, predictions[..., 4:], alpha=alpha, gamma=gamma)
-    focal = tf.where(counted[..., None], focal, 0.0)
-    classification = tf.reduce_sum(focal, axis=[-2, -1]) / num_positive
+    focal = ops.where(counted[..., None], focal, 0.0)
+    classification = ops.sum(focal, axis=(-2, -1)) / num_positive
 
-    box = tf.reduce_sum(smooth_l1_loss(targets[..., :4], predictions[..., :4]), axis=-1)
-    box = tf.reduce_sum(tf.where(positive, box, 0.0), axis=-1) / num_positive
+    box = ops.sum(smooth_l1_loss(targets[..., :4], predictions[..., :4]), axis=-1)
+    box = ops.sum(ops.where(positive, box, 0.0), axis=-1) / num_positive
     return classification, box
 
 

@@ -2,14 +2,20 @@
 
 Lin et al., Sec. 4, "Anchors": an anchor is assigned to the ground-truth box it overlaps most if their
 IoU is at least 0.5 (foreground), to background if its best IoU is below 0.4, and is ignored during
-training in between. As in Faster R-CNN's RPN, every ground-truth box also claims the anchor that
-overlaps it most, so that no object (a small or oddly shaped one) is left without a positive anchor.
+training in between. As in the paper's codebase (Detectron) and torchvision, every ground-truth box
+also makes positive the anchors that overlap it most (ties included), so that a small or oddly shaped
+object still trains some anchor; such an anchor regresses, like every positive anchor, to the box it
+overlaps most (its own best box).
+
+Shapes are fixed, so that assignment runs inside a compiled training step on any backend: the ground
+truth of an image is padded to a maximum count ``M`` and a validity mask says which rows are real
+(images without objects have no valid row). Every function accepts leading batch dimensions.
 
 A target row per anchor is ``[dx, dy, dw, dh, label]``: the encoded box (see :mod:`retinanet.boxes`)
 and the class id for a positive anchor, :data:`BACKGROUND` or :data:`IGNORE` otherwise.
 """
 
-from retinanet._tf import tf
+from retinanet._keras import ops
 from retinanet.boxes import encode, iou
 
 POSITIVE_IOU = 0.5
@@ -24,65 +30,103 @@ BACKGROUND = -1.0
 IGNORE = -2.0
 """Label of an ignored anchor in the targets' last column."""
 
+def _append_row(values, axis, fill=0):
+    """``values`` with one more row filled with ``fill`` at the end of ``axis`` (-1 or -2); works with
+    unknown leading dimensions (a traced batch)."""
+    rank = len(values.shape)
+    widths = [(0, 0)] * rank
+    widths[rank + axis] = (0, 1)
+    return ops.pad(values, widths, constant_values=fill)
 
-def match_anchors(anchors, gt_boxes, positive_iou=POSITIVE_IOU, negative_iou=NEGATIVE_IOU):
-    """Match anchors ``(N, 4)`` to ground-truth boxes ``(M, 4)``.
+
+def _pad_one_invalid_box(gt_boxes, gt_valid):
+    """Append one invalid row, so that every reduction over boxes has something to reduce, even M = 0."""
+    gt_valid = ops.cast(_append_row(ops.cast(gt_valid, "int32"), -1), "bool")
+    return _append_row(gt_boxes, -2), gt_valid
+
+
+def _same_shape(shape_a, shape_b):
+    """Whether two shapes can be equal (unknown sizes, ``None``, match anything)."""
+    return len(shape_a) == len(shape_b) and all(a is None or b is None or a == b for a, b in zip(shape_a, shape_b))
+
+
+def _as_ground_truth(gt_boxes, gt_valid):
+    """``gt_boxes`` as float32 ``(..., M, 4)`` (an empty list becomes ``(0, 4)``) and a bool mask ``(..., M)``."""
+    gt_boxes = ops.convert_to_tensor(gt_boxes, dtype="float32")
+    if len(gt_boxes.shape) == 1 and gt_boxes.shape[0] == 0:
+        gt_boxes = ops.reshape(gt_boxes, (0, 4))
+    if len(gt_boxes.shape) < 2 or gt_boxes.shape[-1] != 4:
+        raise ValueError(f"gt_boxes must have shape (M, 4) as [x1, y1, x2, y2], got {tuple(gt_boxes.shape)}")
+    if gt_valid is None:
+        gt_valid = ops.ones_like(gt_boxes[..., 0], dtype="bool")
+    gt_valid = ops.convert_to_tensor(gt_valid, dtype="bool")
+    if not _same_shape(gt_valid.shape, gt_boxes.shape[:-1]):
+        raise ValueError(f"gt_valid must have shape {tuple(gt_boxes.shape[:-1])}, got {tuple(gt_valid.shape)}")
+    return gt_boxes, gt_valid
+
+
+def match_anchors(anchors, gt_boxes, positive_iou=POSITIVE_IOU, negative_iou=NEGATIVE_IOU, gt_valid=None):
+    """Match anchors ``(N, 4)`` to ground-truth boxes ``(..., M, 4)``.
+
+    Args:
+        anchors: ``(N, 4)`` boxes.
+        gt_boxes: ``(..., M, 4)`` boxes; ``M`` may be 0.
+        positive_iou, negative_iou: the two IoU thresholds (0.5 and 0.4 in the paper).
+        gt_valid: optional boolean ``(..., M)``: which rows of ``gt_boxes`` are real objects (padding
+            rows are ignored); all by default.
 
     Returns:
-        ``(matched_index, positive, ignored)``: for each anchor the index of its best ground-truth box
-        (0 when there is none), and two boolean ``(N,)`` masks; an anchor that is neither positive nor
-        ignored is background. ``M = 0`` gives all background.
+        ``(matched_index, positive, ignored)``, each ``(..., N)``: the index of the valid box each anchor
+        overlaps most (0 when there is none), and two boolean masks; an anchor that is neither positive
+        nor ignored is background.
     """
     if not 0.0 <= negative_iou <= positive_iou <= 1.0:
         raise ValueError(f"need 0 <= negative_iou <= positive_iou <= 1, got {negative_iou}, {positive_iou}")
-    overlaps = iou(anchors, gt_boxes)  # (N, M)
-    num_anchors = tf.shape(overlaps)[0]
+    gt_boxes, gt_valid = _pad_one_invalid_box(*_as_ground_truth(gt_boxes, gt_valid))
+    overlaps = ops.where(gt_valid[..., None, :], iou(anchors, gt_boxes), -1.0)  # (..., N, M + 1)
 
-    def assign():
-        best_iou = tf.reduce_max(overlaps, axis=1)
-        matched = tf.argmax(overlaps, axis=1, output_type=tf.int32)
-        positive = best_iou >= positive_iou
-        ignored = tf.logical_and(best_iou >= negative_iou, tf.logical_not(positive))
-        # Each ground-truth box claims its best anchor, if it overlaps any anchor at all.
-        best_anchor = tf.argmax(overlaps, axis=0, output_type=tf.int32)  # (M,)
-        claims = tf.reduce_max(overlaps, axis=0) > 0.0
-        best_anchor = tf.boolean_mask(best_anchor, claims)[:, None]
-        claiming_boxes = tf.boolean_mask(tf.range(tf.shape(overlaps)[1]), claims)
-        matched = tf.tensor_scatter_nd_update(matched, best_anchor, claiming_boxes)
-        forced = tf.scatter_nd(best_anchor, tf.ones_like(claiming_boxes, tf.bool), [num_anchors])
-        return matched, tf.logical_or(positive, forced), tf.logical_and(ignored, tf.logical_not(forced))
+    best_iou = ops.max(overlaps, axis=-1)
+    matched_index = ops.cast(ops.argmax(overlaps, axis=-1), "int32")
+    positive = best_iou >= positive_iou
+    ignored = ops.logical_and(best_iou >= negative_iou, ops.logical_not(positive))
 
-    def all_background():
-        nothing = tf.zeros([num_anchors], tf.bool)
-        return tf.zeros([num_anchors], tf.int32), nothing, nothing
-
-    return tf.cond(tf.shape(overlaps)[1] > 0, assign, all_background)
+    # Low-quality matches: each box that overlaps some anchor makes its best anchors positive (all that
+    # tie for the best IoU), whatever that IoU is.
+    best_per_box = ops.max(overlaps, axis=-2, keepdims=True)  # (..., 1, M + 1)
+    claims = ops.logical_and(gt_valid[..., None, :], best_per_box > 0.0)
+    forced = ops.any(ops.logical_and(overlaps == best_per_box, claims), axis=-1)
+    return matched_index, ops.logical_or(positive, forced), ops.logical_and(ignored, ops.logical_not(forced))
 
 
-def assign_targets(anchors, gt_boxes, gt_classes):
-    """Training targets ``(N, 5)`` = ``[encoded box (4), label]`` for one image.
+def _gather_boxes(gt_boxes, index):
+    """Rows ``index (..., N)`` of ``gt_boxes (..., M, 4)``: ``(..., N, 4)``."""
+    return ops.take_along_axis(gt_boxes, ops.expand_dims(index, -1), axis=-2)
+
+
+def assign_targets(anchors, gt_boxes, gt_classes, gt_valid=None):
+    """Training targets ``(..., N, 5)`` = ``[encoded box (4), label]``.
 
     Args:
         anchors: ``(N, 4)`` from :func:`retinanet.anchors.generate_anchors`.
-        gt_boxes: ``(M, 4)`` ground-truth boxes in pixels (``M`` may be 0).
-        gt_classes: ``(M,)`` class ids in ``[0, K)``.
+        gt_boxes: ``(..., M, 4)`` ground-truth boxes in pixels (``M`` may be 0).
+        gt_classes: ``(..., M)`` class ids in ``[0, K)``.
+        gt_valid: optional boolean ``(..., M)`` marking the real rows of padded ground truth.
     """
-    anchors = tf.convert_to_tensor(anchors, tf.float32)
-    gt_boxes = tf.convert_to_tensor(gt_boxes, tf.float32)
-    if gt_boxes.shape.rank and gt_boxes.shape[-1] not in (None, 4) and gt_boxes.shape.num_elements() != 0:
-        raise ValueError(f"gt_boxes must have shape (M, 4) as [x1, y1, x2, y2], got {gt_boxes.shape}")
-    gt_boxes = tf.reshape(gt_boxes, [-1, 4])  # also turns an empty list into (0, 4)
-    gt_classes = tf.reshape(tf.cast(gt_classes, tf.float32), [-1])
-    if None not in (gt_boxes.shape[0], gt_classes.shape[0]) and gt_boxes.shape[0] != gt_classes.shape[0]:
+    anchors = ops.convert_to_tensor(anchors, dtype="float32")
+    gt_boxes, gt_valid = _as_ground_truth(gt_boxes, gt_valid)
+    gt_classes = ops.cast(ops.convert_to_tensor(gt_classes), "float32")
+    if len(gt_classes.shape) == 1 and gt_classes.shape[0] == 0:
+        gt_classes = ops.zeros_like(gt_boxes[..., 0])
+    if not _same_shape(gt_classes.shape, gt_boxes.shape[:-1]):
         raise ValueError(
-            f"need one class per box: got {gt_boxes.shape[0]} gt_boxes and {gt_classes.shape[0]} gt_classes"
+            f"need one class per box: got gt_boxes {tuple(gt_boxes.shape)} and gt_classes {tuple(gt_classes.shape)}"
         )
-    matched, positive, ignored = match_anchors(anchors, gt_boxes)
+    matched_index, positive, ignored = match_anchors(anchors, gt_boxes, gt_valid=gt_valid)
 
-    padded_boxes = tf.concat([gt_boxes, [[0.0, 0.0, 1.0, 1.0]]], axis=0)  # keeps gather valid when M = 0
-    padded_classes = tf.concat([gt_classes, [BACKGROUND]], axis=0)
-    box_targets = encode(anchors, tf.gather(padded_boxes, matched))
-    box_targets = tf.where(positive[:, None], box_targets, 0.0)
-    labels = tf.where(positive, tf.gather(padded_classes, matched), BACKGROUND)
-    labels = tf.where(ignored, IGNORE, labels)
-    return tf.concat([box_targets, labels[:, None]], axis=-1)
+    gt_boxes, _ = _pad_one_invalid_box(gt_boxes, gt_valid)  # so that index 0 exists when M = 0
+    gt_classes = _append_row(gt_classes, -1, fill=BACKGROUND)
+    safe_boxes = ops.where(positive[..., None], _gather_boxes(gt_boxes, matched_index), anchors)
+    box_targets = ops.where(positive[..., None], encode(anchors, safe_boxes), 0.0)
+    labels = ops.where(positive, ops.take_along_axis(gt_classes, matched_index, axis=-1), BACKGROUND)
+    labels = ops.where(ignored, IGNORE, labels)
+    return ops.concatenate([box_targets, labels[..., None]], axis=-1)

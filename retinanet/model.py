@@ -4,10 +4,32 @@ The output is one tensor ``(batch, num_anchors, 4 + K)``: the four box deltas fi
 logits, with anchors in :mod:`retinanet.anchors` order (level, row, column, anchor of the location).
 """
 
-from retinanet._tf import keras, tf
+from retinanet._keras import keras, ops
 from retinanet.anchors import ANCHORS_PER_LOCATION, SIZE_DIVISOR
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head, prior_bias
+
+
+def check_image_shape(shape):
+    """Raise ``ValueError`` unless ``shape`` is ``(batch, height, width, 3)`` with sides multiples of 32."""
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(f"RetinaNet expects images of shape (batch, height, width, 3), got {tuple(shape)}")
+    for side in shape[1:3]:
+        if side is not None and side % SIZE_DIVISOR:
+            raise ValueError(f"image height and width must be multiples of {SIZE_DIVISOR}, got {tuple(shape[1:3])}")
+
+
+def outputs_from_pyramid(pyramid, box_head, cls_head, num_classes):
+    """The model's wiring after the FPN: ``(batch, N, 4 + K)`` from the levels P3–P7.
+
+    Both subnets run on every level (shared weights); each level's outputs ``(batch, rows, cols, A·4)``
+    and ``(batch, rows, cols, A·K)`` are flattened to one row per anchor, the levels are concatenated in
+    order P3 … P7, and the box deltas come before the class logits.
+    """
+    batch_size = ops.shape(pyramid[0])[0]
+    box_outputs = [ops.reshape(box_head(level), (batch_size, -1, 4)) for level in pyramid]
+    cls_outputs = [ops.reshape(cls_head(level), (batch_size, -1, num_classes)) for level in pyramid]
+    return ops.concatenate([ops.concatenate(box_outputs, axis=1), ops.concatenate(cls_outputs, axis=1)], axis=-1)
 
 
 class RetinaNet(keras.Model):
@@ -35,20 +57,8 @@ class RetinaNet(keras.Model):
         self.box_head = build_head(ANCHORS_PER_LOCATION * 4)
 
     def call(self, image, training=False):
-        shape = image.shape
-        if shape.rank != 4 or shape[-1] != 3:
-            raise ValueError(f"RetinaNet expects images of shape (batch, height, width, 3), got {shape}")
-        for side in shape[1:3]:
-            if side is not None and side % SIZE_DIVISOR:
-                raise ValueError(f"image height and width must be multiples of {SIZE_DIVISOR}, got {shape[1:3]}")
-        batch_size = tf.shape(image)[0]
-        box_outputs, cls_outputs = [], []
-        for feature in self.fpn(image, training=training):
-            box_outputs.append(tf.reshape(self.box_head(feature), [batch_size, -1, 4]))
-            cls_outputs.append(tf.reshape(self.cls_head(feature), [batch_size, -1, self.num_classes]))
-        box_outputs = tf.concat(box_outputs, axis=1)
-        cls_outputs = tf.concat(cls_outputs, axis=1)
-        return tf.concat([box_outputs, cls_outputs], axis=-1)
+        check_image_shape(image.shape)
+        return outputs_from_pyramid(self.fpn(image, training=training), self.box_head, self.cls_head, self.num_classes)
 
     def get_config(self):
         return {"num_classes": self.num_classes}

@@ -10,12 +10,9 @@ import glob
 import os
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from retinanet._tf import tf
-from retinanet.backbone import preprocess_images
-from retinanet.data.pipeline import decode_image, resize_and_pad
-from retinanet.postprocess import decode_detections
+from retinanet.data.transforms import resize_and_pad
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -41,24 +38,27 @@ def image_files(inputs):
     return files
 
 
-def detect_files(model, paths, image_size, score_threshold=0.05):
+def read_image(path):
+    """An image file as RGB ``uint8`` ``(h, w, 3)``; ``ValueError`` naming the file if it cannot be read."""
+    try:
+        with Image.open(path) as opened:
+            return np.asarray(opened.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from None
+
+
+def detect_files(detector, paths):
     """Detections per file: a list of ``(pixels uint8 (h, w, 3), boxes (n, 4), scores (n,), classes (n,))``."""
+    from retinanet.detector import InferenceModel
 
-    @tf.function
-    def detect(images):
-        return decode_detections(model(images, training=False), image_size, image_size, score_threshold=score_threshold)
-
-    outputs = []
+    inference, outputs = InferenceModel(detector), []
     for path in paths:
-        try:
-            pixels = decode_image(path)
-        except tf.errors.InvalidArgumentError as error:
-            raise ValueError(f"cannot decode image {path}: {error.message}") from None
-        padded, _, scale = resize_and_pad(pixels, tf.zeros([0, 4]), image_size)
-        detections = detect(preprocess_images(padded)[None])
-        count = int(detections.num_detections[0])
-        outputs.append((pixels.numpy().astype(np.uint8), detections.boxes[0, :count].numpy() / float(scale),
-                        detections.scores[0, :count].numpy(), detections.classes[0, :count].numpy()))
+        pixels = read_image(path)
+        padded, _, scale = resize_and_pad(pixels, np.zeros((0, 4), np.float32), detector.image_size)
+        detections = inference.detect(padded[None])
+        count = int(detections["num_detections"][0])
+        outputs.append((pixels, np.asarray(detections["boxes"][0, :count]) / scale,
+                        np.asarray(detections["scores"][0, :count]), np.asarray(detections["classes"][0, :count])))
     return outputs
 
 
@@ -90,11 +90,11 @@ def predict(run_dir, inputs, output_dir, min_score=DRAW_SCORE_THRESHOLD, zoom=1)
     """
     from retinanet.train import load_trained_model
 
-    model, config = load_trained_model(run_dir)
+    detector, config = load_trained_model(run_dir)
     paths = image_files(inputs)
     os.makedirs(output_dir, exist_ok=True)
     written = []
-    for path, (pixels, boxes, scores, classes) in zip(paths, detect_files(model, paths, config.image_size)):
+    for path, (pixels, boxes, scores, classes) in zip(paths, detect_files(detector, paths)):
         target = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
         draw_detections(pixels, boxes, scores, classes, config.class_names, min_score, zoom).save(target)
         written.append(target)
@@ -105,9 +105,9 @@ def detection_grid(run_dir, paths, output, columns=4, min_score=DRAW_SCORE_THRES
     """One PNG with the detections on several images side by side (the README's picture)."""
     from retinanet.train import load_trained_model
 
-    model, config = load_trained_model(run_dir)
+    detector, config = load_trained_model(run_dir)
     pictures = [draw_detections(pixels, boxes, scores, classes, config.class_names, min_score, zoom)
-                for pixels, boxes, scores, classes in detect_files(model, paths, config.image_size)]
+                for pixels, boxes, scores, classes in detect_files(detector, paths)]
     width, height = max(p.width for p in pictures), max(p.height for p in pictures)
     rows = -(-len(pictures) // columns)
     gap = 4

@@ -6,35 +6,42 @@ the first 500 iterations. Here the learning rate, warm-up and total steps are ar
 at the same fractions (2/3 and 8/9) of training, and the gradient's global norm is clipped, which keeps
 from-scratch training stable through the warm-up.
 
-That recipe (``--optimizer sgd``) is the default on a GPU. The CPU default trains the light backbone from
-scratch for minutes and uses AdamW instead (see :data:`ADAMW_LEARNING_RATE` for why and the measurement).
+That recipe (``--optimizer sgd``) is the default on an accelerator. The CPU default trains the light
+backbone from scratch for minutes and uses AdamW instead (see :data:`ADAMW_LEARNING_RATE` for why).
+
+One training path for every Keras backend: ``Detector.fit()`` on :class:`retinanet.data.loader.TrainingBatches`
+(target assignment and the loss inside the compiled step). On TensorFlow (the course's backend, CPUs)
+the step is a ``tf.function``, XLA-compiled on a GPU, and several GPUs train under
+``tf.distribute.MirroredStrategy``. On JAX (accelerators) the step is jitted, mixed precision is
+``mixed_bfloat16`` (no loss scaling), several devices train data-parallel with
+``keras.distribution.DataParallel``, and several processes or machines join with
+``keras.distribution.initialize`` (see :func:`join_processes`).
 
 A run directory holds everything a run makes::
 
-    run/config.json         model and data description (read back by evaluate and predict)
-    run/checkpoints/        model + optimizer + step, every ``checkpoint_every`` steps and at the end
-    run/model.weights.h5    the final weights
-    run/logs/               TensorBoard scalars (loss parts, learning rate, images/s)
-    run/history.csv         the same scalars as text;  run/loss_curves.png: their plot
-
-On a GPU mixed precision (float16 compute, float32 variables, dynamic loss scaling) and XLA are on by
-default; with several GPUs the step runs under ``tf.distribute.MirroredStrategy``, and with ``TF_CONFIG``
-set under ``MultiWorkerMirroredStrategy`` (see the README for multi-machine training).
+    run/config.json                    model and data description (read back by evaluate and predict)
+    run/checkpoints/step-NNNNNN.weights.h5   model + optimizer state, every ``checkpoint_every`` steps
+    run/model.weights.h5               the final RetinaNet weights
+    run/history.csv                    loss parts, learning rate, images/s; run/loss_curves.png: their plot
+    run/logs/                          TensorBoard scalars (TensorFlow backend)
 """
 
 import csv
+import glob
 import json
 import os
+import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from retinanet._tf import keras, tf
-from tensorflow.core.framework import summary_pb2
+from retinanet._keras import BACKEND, accelerators, keras, ops
 from retinanet.backbone import get_backbone
 from retinanet.data import load_coco
-from retinanet.data.pipeline import DEFAULT_JITTER, make_dataset
+from retinanet.data.loader import ImageCache, TrainingBatches, max_objects
+from retinanet.data.transforms import DEFAULT_JITTER
+from retinanet.detector import Detector
 from retinanet.light_backbone import get_light_backbone
-from retinanet.losses import detection_loss_terms
 from retinanet.model import RetinaNet
 
 BACKBONES = ("light", "resnet50")
@@ -61,7 +68,15 @@ gradients, leave the classifier undecided for most of such a short run; Adam's p
 not depend on the gradients' scale. Measured on the demo (96 px, batch 8, 1,600 steps, same data and
 seed): SGD at 0.03 reached mAP@0.5 0.554, AdamW at 0.001 reached 0.821."""
 
+MIXED_PRECISION = ("auto", "off", "bfloat16", "float16")
+"""``bfloat16``: ``mixed_bfloat16`` (float32 weights, bfloat16 compute; no loss scaling needed);
+``float16``: ``mixed_float16`` with dynamic loss scaling (GPUs without bfloat16); ``auto``: bfloat16 on
+an accelerator, off on a CPU."""
+
 HISTORY_FIELDS = ("step", "loss", "classification", "box", "learning_rate", "images_per_second")
+
+CHECKPOINTS_KEPT = 3
+"""Older checkpoints are deleted; the newest few stay."""
 
 
 @dataclass
@@ -87,9 +102,12 @@ class TrainConfig:
     log_every: int = 10
     jitter: tuple = DEFAULT_JITTER
     seed: int = 0
-    # Filled in from the data when training starts:
+    workers: int = 4
+    # Filled in from the data and the machine when training starts:
     class_names: list = field(default_factory=list)
     category_ids: list = field(default_factory=list)
+    max_boxes: int = 0
+    backend: str = ""
 
 
 class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -99,86 +117,100 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.learning_rate, self.warmup_steps, self.decay_steps = learning_rate, warmup_steps, tuple(decay_steps)
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        progress = tf.minimum(step / max(self.warmup_steps, 1), 1.0)
+        step = ops.cast(step, "float32")
+        progress = ops.minimum(step / max(self.warmup_steps, 1), 1.0)
         warmup = WARMUP_FACTOR + (1.0 - WARMUP_FACTOR) * progress
-        drops = tf.add_n([tf.cast(step >= boundary, tf.float32) for boundary in self.decay_steps]) if self.decay_steps else 0.0
-        return self.learning_rate * warmup * tf.pow(0.1, drops)
+        drops = sum(ops.cast(step >= boundary, "float32") for boundary in self.decay_steps)
+        return self.learning_rate * warmup * ops.power(0.1, drops)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps, "decay_steps": self.decay_steps}
 
 
-_SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
-).SerializeToString()
-
-
-def write_scalar(tag, value):
-    """A TensorBoard scalar through TensorFlow's own ``tf.summary.write`` (what ``tf.summary.scalar`` does,
-    without needing the ``tensorboard`` package at training time; TensorBoard reads the event files)."""
-    tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
-
-
-def gpu_available():
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def resolve_auto(config):
-    """Fill ``"auto"`` fields: ResNet50, the paper's SGD, mixed precision and XLA on a GPU; the light
+    """Fill ``"auto"`` fields: ResNet50, the paper's SGD, bfloat16 and XLA on an accelerator; the light
     backbone and AdamW on a CPU."""
-    on_gpu = gpu_available()
+    on_accelerator = bool(accelerators())
     if config.backbone == "auto":
-        config.backbone = "resnet50" if on_gpu else "light"
+        config.backbone = "resnet50" if on_accelerator else "light"
     if config.optimizer == "auto":
-        config.optimizer = "sgd" if on_gpu else "adamw"
+        config.optimizer = "sgd" if on_accelerator else "adamw"
     if config.learning_rate is None:
         config.learning_rate = SGD_LEARNING_RATE if config.optimizer == "sgd" else ADAMW_LEARNING_RATE
     if config.backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES} or 'auto', got {config.backbone!r}")
-    for name in ("mixed_precision", "xla"):
-        value = getattr(config, name)
-        if value == "auto":
-            value = "on" if on_gpu else "off"
-        if value not in ("on", "off"):
-            raise ValueError(f"{name} must be 'auto', 'on' or 'off', got {value!r}")
-        setattr(config, name, value)
+    if config.mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {config.mixed_precision!r}")
+    if config.mixed_precision == "auto":
+        config.mixed_precision = "bfloat16" if on_accelerator else "off"
+    if config.xla not in ("auto", "on", "off"):
+        raise ValueError(f"xla must be 'auto', 'on' or 'off', got {config.xla!r}")
+    if config.xla == "auto":
+        config.xla = "on" if on_accelerator or BACKEND == "jax" else "off"
+    config.backend = BACKEND
     return config
 
 
-def build_detector(num_classes, backbone="light", backbone_weights="auto"):
-    """The RetinaNet of a run: FPN and heads as in the paper on the chosen backbone."""
+def dtype_policy(mixed_precision):
+    """The Keras dtype policy of a ``mixed_precision`` setting."""
+    return {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[mixed_precision]
+
+
+def build_detector(num_classes, image_size, backbone="light", backbone_weights="auto"):
+    """The :class:`~retinanet.detector.Detector` of a run: the paper's FPN and heads on the chosen backbone."""
     if backbone == "light":
         features = get_light_backbone(input_shape=(None, None, 3))
     elif backbone == "resnet50":
         features = get_backbone(input_shape=(None, None, 3), weights=None if backbone_weights == "none" else backbone_weights)
     else:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
-    return RetinaNet(num_classes, backbone=features)
+    detector = Detector(RetinaNet(num_classes, backbone=features), image_size)
+    detector.build_for_input()
+    return detector
 
 
-def distribution_strategy():
-    """MultiWorkerMirroredStrategy when ``TF_CONFIG`` describes a cluster, MirroredStrategy for several
-    GPUs, else the default (single-device) strategy."""
-    if "TF_CONFIG" in os.environ:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_physical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+def join_processes():
+    """Join a multi-process job when ``KERAS_DISTRIBUTION_NUM_PROCESSES`` says there is one (JAX backend).
+
+    Each process runs the same ``train`` command with ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` (the
+    coordinator's ``host:port``), ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID``
+    set. Returns ``(process_index, process_count)``.
+    """
+    count = int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1"))
+    if count <= 1:
+        return 0, 1
+    if BACKEND != "jax":
+        raise RuntimeError(
+            "multi-process training needs the JAX backend (KERAS_BACKEND=jax): Keras 3's fit() does not run "
+            "under TensorFlow's MultiWorkerMirroredStrategy"
+        )
+    import jax
+
+    if not jax.distributed.is_initialized():
+        keras.distribution.initialize()
+    return jax.process_index(), jax.process_count()
 
 
-def is_chief(strategy):
-    """Whether this process writes the run's checkpoints, weights and logs: always, except on the non-chief
-    workers of multi-worker training (they write to a scratch directory, as TensorFlow requires)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+def distribution_scope(process_count):
+    """Set up data parallelism over every device of the job; returns the context to build the model in and
+    the number of replicas that share a global batch."""
+    import contextlib
+
+    if BACKEND == "jax":
+        devices = keras.distribution.list_devices()
+        if len(devices) > 1 or process_count > 1:
+            keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=False))
+        return contextlib.nullcontext(), len(devices)
+    if BACKEND == "tensorflow" and len(accelerators()) > 1:
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        return strategy.scope(), strategy.num_replicas_in_sync
+    return contextlib.nullcontext(), 1
 
 
 def make_optimizer(config):
-    """``(optimizer, schedule)``: SGD with momentum, decoupled weight decay, clipping, warm-up and decays."""
+    """``(optimizer, schedule)``: SGD with momentum or AdamW, decoupled weight decay, clipping, warm-up and decays."""
     schedule = WarmupStepDecay(
         config.learning_rate, config.warmup_steps, [round(config.steps * f) for f in DECAY_FRACTIONS]
     )
@@ -194,36 +226,9 @@ def make_optimizer(config):
     else:
         raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {config.optimizer!r}")
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    if config.mixed_precision == "on":
+    if config.mixed_precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer, schedule
-
-
-def make_train_step(model, optimizer, num_classes, global_batch, strategy, jit_compile, step_counter=None):
-    """A ``tf.function`` running one synchronous SGD step on every replica; returns the batch's mean
-    (classification, box) loss. The loss of each image is divided by the global batch size, so that
-    summing the replicas' gradients gives the gradient of the batch mean."""
-
-    def replica_step(images, targets):
-        with tf.GradientTape() as tape:
-            predictions = model(images, training=True)
-            classification, box = detection_loss_terms(targets, predictions, num_classes)
-            loss = tf.reduce_sum(classification + box) / global_batch
-            scaled_loss = optimizer.scale_loss(loss)  # loss scaling under mixed precision, else identity
-        gradients = tape.gradient(scaled_loss, model.trainable_variables)
-        optimizer.apply(gradients, model.trainable_variables)
-        return tf.stack([tf.reduce_sum(classification), tf.reduce_sum(box)]) / global_batch
-
-    compiled_step = tf.function(replica_step, jit_compile=jit_compile)
-
-    @tf.function
-    def distributed_step(images, targets):
-        parts = strategy.run(compiled_step, args=(images, targets))
-        if step_counter is not None:
-            step_counter.assign_add(1)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, parts, axis=None)
-
-    return distributed_step
 
 
 def save_config(config, path):
@@ -239,26 +244,40 @@ def load_run_config(run_dir):
     with open(path) as f:
         values = json.load(f)
     values["jitter"] = tuple(values["jitter"])
-    return TrainConfig(**values)
+    known = TrainConfig.__dataclass_fields__
+    return TrainConfig(**{key: value for key, value in values.items() if key in known})
+
+
+def checkpoint_path(run_dir, step):
+    return os.path.join(run_dir, "checkpoints", f"step-{step:06d}.weights.h5")
+
+
+def latest_checkpoint(run_dir):
+    """``(step, path)`` of the newest checkpoint of a run, or ``(0, None)``."""
+    found = []
+    for path in glob.glob(os.path.join(run_dir, "checkpoints", "step-*.weights.h5")):
+        match = re.fullmatch(r"step-(\d+)\.weights\.h5", os.path.basename(path))
+        if match:
+            found.append((int(match.group(1)), path))
+    return max(found) if found else (0, None)
 
 
 def load_trained_model(run_dir):
-    """``(model, config)`` of a finished run (its ``model.weights.h5``), or of its latest checkpoint."""
+    """``(detector, config)`` of a finished run (its ``model.weights.h5``), or of its latest checkpoint."""
     config = load_run_config(run_dir)
-    model = build_detector(len(config.class_names), config.backbone, backbone_weights="none")
-    model(tf.zeros([1, config.image_size, config.image_size, 3]))
+    detector = build_detector(len(config.class_names), config.image_size, config.backbone, backbone_weights="none")
     weights = os.path.join(run_dir, "model.weights.h5")
     if os.path.isfile(weights):
-        model.load_weights(weights)
+        detector.retinanet.load_weights(weights)
     else:
-        latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+        _, latest = latest_checkpoint(run_dir)
         if latest is None:
             raise FileNotFoundError(f"{run_dir} holds neither model.weights.h5 nor a checkpoint")
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    return model, config
+        detector.load_weights(latest, skip_mismatch=False)
+    return detector, config
 
 
-def _read_history(path, up_to_step):
+def read_history(path, up_to_step):
     if not os.path.isfile(path):
         return []
     with open(path) as f:
@@ -267,7 +286,7 @@ def _read_history(path, up_to_step):
     return [row for row in rows if row["step"] <= up_to_step]
 
 
-def _write_history(path, rows):
+def write_history(path, rows):
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
         writer.writeheader()
@@ -295,100 +314,168 @@ def plot_loss_curves(history, path):
     plt.close(figure)
 
 
+class TensorBoardScalars:
+    """TensorBoard scalars through TensorFlow's own summary writer (TensorFlow backend only: the event files
+    need no ``tensorboard`` package to be written, and TensorBoard reads them)."""
+
+    def __init__(self, log_dir):
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        self._tf, self._writer = tf, tf.summary.create_file_writer(log_dir)
+        self._metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        ).SerializeToString()
+
+    def write(self, step, row):
+        with self._writer.as_default(step=step):
+            for key in HISTORY_FIELDS[1:]:
+                self._tf.summary.write(key, self._tf.constant(row[key], self._tf.float32), metadata=self._metadata)
+        self._writer.flush()
+
+
+class TrainingLog(keras.callbacks.Callback):
+    """Progress bar (with the estimated time left), a history row every ``log_every`` steps and TensorBoard
+    scalars, across the ``fit()`` calls of a run (one per checkpoint interval, see :func:`train`).
+
+    ``fit()`` reports running means of the loss parts since its start; the callback turns them into the
+    mean of each logged window. It never touches the model, so ``fit()`` may call it from a helper thread
+    (``async_safe``) and dispatch the next step without waiting for this one's numbers; calls are
+    serialised by a lock and processed in step order.
+    """
+
+    async_safe = True
+
+    def __init__(self, config, schedule, first_step, images_per_step, history, chief, progress):
+        super().__init__()
+        from tqdm import tqdm
+
+        self.config, self.schedule, self.images_per_step, self.history = config, schedule, images_per_step, history
+        self.tensorboard = TensorBoardScalars(os.path.join(config.run_dir, "logs")) if chief and BACKEND == "tensorflow" else None
+        self.bar = tqdm(total=config.steps, initial=first_step, desc="train", unit="step",
+                        disable=not (progress and chief), dynamic_ncols=True)
+        self._lock = threading.Lock()
+        self.start_chunk(first_step)
+
+    def start_chunk(self, first_step):
+        """Get ready for a ``fit()`` whose first batch is global step ``first_step + 1``."""
+        self.first_step, self._pending, self._done, self._sums = first_step, {}, 0, (0.0, 0.0)
+        self._window = (0, 0.0, 0.0, time.perf_counter())  # batches done, loss sums, time at its start
+
+    def on_train_batch_end(self, batch, logs=None):
+        with self._lock:
+            self._pending[batch] = (float(logs["classification"]), float(logs["box"]))
+            while self._done in self._pending:
+                classification, box = self._pending.pop(self._done)
+                self._done += 1  # fit()'s metrics are running means over its first self._done batches
+                self._sums = (classification * self._done, box * self._done)
+                self.bar.update(1)
+                if (self.first_step + self._done) % self.config.log_every == 0:
+                    self._log_window()
+
+    def on_train_end(self, logs=None):
+        with self._lock:
+            if self._done > self._window[0]:
+                self._log_window()
+
+    def _log_window(self):
+        done, start_classification, start_box, started = self._window
+        steps, now = self._done - done, time.perf_counter()
+        classification = (self._sums[0] - start_classification) / steps
+        box = (self._sums[1] - start_box) / steps
+        step = self.first_step + self._done
+        row = {"step": step, "loss": classification + box, "classification": classification, "box": box,
+               "learning_rate": float(self.schedule(step - 1)),
+               "images_per_second": steps * self.images_per_step / (now - started)}
+        self.history.append(row)
+        self.bar.set_postfix(loss=f"{row['loss']:.3f}", cls=f"{classification:.3f}", box=f"{box:.3f}",
+                             lr=f"{row['learning_rate']:.2e}", img_s=f"{row['images_per_second']:.1f}")
+        if self.tensorboard:
+            self.tensorboard.write(step, row)
+        self._window = (self._done, *self._sums, now)
+
+    def close(self):
+        self.bar.close()
+
+
+def save_checkpoint(detector, run_dir, step):
+    """Model and optimizer state at ``step``; only the newest :data:`CHECKPOINTS_KEPT` stay."""
+    detector.save_weights(checkpoint_path(run_dir, step))
+    for old in sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*.weights.h5")))[:-CHECKPOINTS_KEPT]:
+        os.remove(old)
+
+
 def train(config, resume=False, progress=True):
     """Train a RetinaNet as ``config`` says; returns the list of logged history rows.
 
-    With ``resume=True`` an existing run directory continues from its latest checkpoint (model,
-    optimizer state and step counter), so a killed run loses at most ``checkpoint_every`` steps.
+    With ``resume=True`` an existing run directory continues from its latest checkpoint (model, optimizer
+    state and step counter, hence the learning-rate schedule and the data stream), so a killed run loses
+    at most ``checkpoint_every`` steps.
     """
-    from tqdm import tqdm
-
+    process_index, process_count = join_processes()
+    chief = process_index == 0
     config = resolve_auto(config)
-    checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
     if resume and os.path.isfile(os.path.join(config.run_dir, "config.json")):
         stored = load_run_config(config.run_dir)
         for name in ("image_size", "backbone", "annotations"):
             if getattr(stored, name) != getattr(config, name):
                 raise ValueError(f"cannot resume {config.run_dir}: it was trained with {name}="
                                  f"{getattr(stored, name)!r}, now {getattr(config, name)!r}")
-    elif os.path.isdir(checkpoint_dir) and tf.train.latest_checkpoint(checkpoint_dir):
+    elif latest_checkpoint(config.run_dir)[1]:
         raise FileExistsError(f"{config.run_dir} already holds a run: pass --resume to continue it, or choose "
                               "another --run-dir")
-    os.makedirs(config.run_dir, exist_ok=True)
+    os.makedirs(os.path.join(config.run_dir, "checkpoints"), exist_ok=True)
 
     dataset = load_coco(config.annotations, config.images)
     config.class_names, config.category_ids = dataset.class_names, dataset.category_ids
-    save_config(config, os.path.join(config.run_dir, "config.json"))
+    config.max_boxes = max_objects(dataset.records)
+    if chief:
+        save_config(config, os.path.join(config.run_dir, "config.json"))
 
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_dtype_policy("mixed_float16" if config.mixed_precision == "on" else "float32")
-    strategy = distribution_strategy()
-    global_batch = config.batch_size * strategy.num_replicas_in_sync
-    num_classes = dataset.num_classes
-    with strategy.scope():
-        model = build_detector(num_classes, config.backbone, config.backbone_weights)
-        model(tf.zeros([1, config.image_size, config.image_size, 3]))
-        optimizer, schedule = make_optimizer(config)
-        optimizer.build(model.trainable_variables)
-        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-    latest = tf.train.latest_checkpoint(checkpoint_dir)
-    if resume and latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-    chief = is_chief(strategy)
-    if not chief:  # every worker must save (collectively); only the chief's copy is kept
-        import tempfile
-
-        checkpoint_dir = tempfile.mkdtemp(prefix="retinanet-worker-")
-    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
-    start_step = int(step.numpy())
-    history_path = os.path.join(config.run_dir, "history.csv")
-    history = _read_history(history_path, start_step) if resume else []
-
-    data = make_dataset(dataset.records, config.image_size, global_batch, training=True,
-                        jitter=config.jitter, seed=config.seed + start_step)
-    data = strategy.experimental_distribute_dataset(data)
-
-    distributed_step = make_train_step(model, optimizer, num_classes, global_batch, strategy, config.xla == "on", step)
-
-    writer = tf.summary.create_file_writer(os.path.join(config.run_dir, "logs"))
-    iterator = iter(data)
-    bar = tqdm(total=config.steps, initial=start_step, desc="train", unit="step", disable=not progress,
-               dynamic_ncols=True)
-    sums, window_start, window_steps = tf.zeros([2]), time.perf_counter(), 0
-    current = start_step
+    keras.mixed_precision.set_dtype_policy(dtype_policy(config.mixed_precision))
     try:
-        while current < config.steps:
-            images, targets = next(iterator)
-            sums = sums + distributed_step(images, targets)
-            current += 1
-            window_steps += 1
-            bar.update(1)
-            if window_steps == config.log_every or current == config.steps:
-                classification, box = (sums / window_steps).numpy().tolist()
-                elapsed = time.perf_counter() - window_start
-                row = {"step": current, "loss": classification + box, "classification": classification, "box": box,
-                       "learning_rate": float(schedule(current - 1)),
-                       "images_per_second": window_steps * global_batch / elapsed}
-                history.append(row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", cls=f"{classification:.3f}", box=f"{box:.3f}",
-                                lr=f"{row['learning_rate']:.4f}", img_s=f"{row['images_per_second']:.1f}")
-                with writer.as_default(step=current):
-                    for key in HISTORY_FIELDS[1:]:
-                        write_scalar(key, row[key])
-                sums, window_start, window_steps = tf.zeros([2]), time.perf_counter(), 0
-            if current % config.checkpoint_every == 0 or current == config.steps:
-                manager.save(checkpoint_number=current)
+        scope, replicas = distribution_scope(process_count)
+        with scope:
+            detector = build_detector(dataset.num_classes, config.image_size, config.backbone, config.backbone_weights)
+            optimizer, schedule = make_optimizer(config)
+            detector.compile(optimizer=optimizer, jit_compile=config.xla == "on")
+            optimizer.build(detector.trainable_variables)
+        start_step, latest = latest_checkpoint(config.run_dir) if resume else (0, None)
+        if latest:
+            detector.load_weights(latest)
+            start_step = int(ops.convert_to_numpy(optimizer.iterations))
+        history = read_history(os.path.join(config.run_dir, "history.csv"), start_step) if resume else []
+
+        # One fit() per checkpoint interval: fit() hands the trained state back to the model when it
+        # returns, so checkpoints are written between steps, never from inside a running step.
+        local_batch = config.batch_size * replicas // process_count
+        cache = ImageCache()
+        log = TrainingLog(config, schedule, start_step, config.batch_size * replicas, history, chief, progress)
+        step = start_step
+        try:
+            while step < config.steps:
+                steps = min(config.checkpoint_every - step % config.checkpoint_every, config.steps - step)
+                batches = TrainingBatches(
+                    dataset.records, config.image_size, local_batch, steps=steps, first_step=step,
+                    max_boxes=config.max_boxes, jitter=config.jitter, seed=config.seed,
+                    process_index=process_index, process_count=process_count, workers=config.workers, cache=cache,
+                )
+                log.start_chunk(step)
+                detector.fit(batches, epochs=1, verbose=0, callbacks=[log])
+                step += steps
                 if chief:
-                    _write_history(history_path, history)
+                    save_checkpoint(detector, config.run_dir, step)
+                    write_history(os.path.join(config.run_dir, "history.csv"), history)
+        finally:
+            log.close()
+        if chief:
+            detector.retinanet.save_weights(os.path.join(config.run_dir, "model.weights.h5"))
+            write_history(os.path.join(config.run_dir, "history.csv"), history)
+            if history:
+                plot_loss_curves(history, os.path.join(config.run_dir, "loss_curves.png"))
     finally:
-        bar.close()
-        writer.flush()
-    if not chief:
-        return history
-    model.save_weights(os.path.join(config.run_dir, "model.weights.h5"))
-    _write_history(history_path, history)
-    if history:
-        plot_loss_curves(history, os.path.join(config.run_dir, "loss_curves.png"))
-    keras.mixed_precision.set_dtype_policy("float32")
+        keras.mixed_precision.set_dtype_policy("float32")
+        if BACKEND == "jax":
+            keras.distribution.set_distribution(None)
     return history

@@ -126,7 +126,10 @@ def test_anchor_sliders_reassign_and_stay_ordered():
     explorer.controls["positive_iou"].value = 0.9
     strict = counts()
     assert strict["positive"] < at_paper["positive"]
-    assert strict["forced"] == 3  # every box still claims its best anchor
+    image, boxes = example_scene()
+    overlaps = np.asarray(iou(generate_anchors(*image.shape[:2]), boxes))
+    ties_for_best = (overlaps == overlaps.max(axis=0)).any(axis=1) & (overlaps.max(axis=1) < 0.9)
+    assert strict["forced"] == ties_for_best.sum() >= 3  # every box still claims its best anchors (ties too)
     assert strict["ignored"] > at_paper["ignored"]
 
     explorer.controls["negative_iou"].value = 0.95  # above the positive threshold: the other one follows

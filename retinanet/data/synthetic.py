@@ -174,13 +174,27 @@ def dataset_config(image_size=DEFAULT_IMAGE_SIZE, split_sizes=None, seed=DEFAULT
             "objects": {**DEFAULT_OBJECTS, **(objects or {})}}
 
 
-def make_dataset(root, image_size=DEFAULT_IMAGE_SIZE, split_sizes=None, seed=DEFAULT_SEED, objects=None, force=False):
+def _write_image(job):
+    """Draw image ``index`` of a split and save it as PNG; returns its objects (runs in a worker process)."""
+    root, split, split_index, index, image_size, seed, objects = job
+    pixels, drawn = draw_image(np.random.default_rng([seed, split_index, index]), image_size, **objects)
+    Image.fromarray(pixels).save(os.path.join(root, split, f"{index:06d}.png"), optimize=False)
+    return drawn
+
+
+def make_dataset(root, image_size=DEFAULT_IMAGE_SIZE, split_sizes=None, seed=DEFAULT_SEED, objects=None, force=False,
+                 workers=None):
     """Write the synthetic dataset under ``root`` unless the same one is already there.
+
+    Images are drawn by ``workers`` processes (default: one per CPU); each image's random generator is
+    seeded by ``(seed, split, index)``, so the bytes do not depend on the number of workers.
 
     Returns:
         ``(config, generated)``; ``generated`` is False when a dataset with the same parameters was
         found (its ``dataset.json`` matches) and nothing was written.
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     if image_size % 32:
         raise ValueError(f"image_size must be a multiple of 32 (the detector's stride), got {image_size}")
     config = dataset_config(image_size, split_sizes, seed, objects)
@@ -190,19 +204,15 @@ def make_dataset(root, image_size=DEFAULT_IMAGE_SIZE, split_sizes=None, seed=DEF
             if json.load(f) == config:
                 return config, False
     os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
-    for split_index, split in enumerate(SPLITS):
-        count = config["split_sizes"].get(split, 0)
-        os.makedirs(os.path.join(root, split), exist_ok=True)
-        drawn, names = [], []
-        for index in range(count):
-            rng = np.random.default_rng([seed, split_index, index])
-            pixels, objects = draw_image(rng, image_size, **config["objects"])
-            name = f"{index:06d}.png"
-            Image.fromarray(pixels).save(os.path.join(root, split, name), optimize=False)
-            drawn.append((None, objects))
-            names.append(name)
-        with open(os.path.join(root, "annotations", f"{split}.json"), "w") as f:
-            json.dump(_coco_split(drawn, names, image_size), f)
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        for split_index, split in enumerate(SPLITS):
+            count = config["split_sizes"].get(split, 0)
+            os.makedirs(os.path.join(root, split), exist_ok=True)
+            jobs = [(root, split, split_index, index, image_size, seed, config["objects"]) for index in range(count)]
+            drawn = [(None, objects) for objects in pool.map(_write_image, jobs, chunksize=32)]
+            names = [f"{index:06d}.png" for index in range(count)]
+            with open(os.path.join(root, "annotations", f"{split}.json"), "w") as f:
+                json.dump(_coco_split(drawn, names, image_size), f)
     with open(manifest, "w") as f:
         json.dump(config, f, indent=1)
     return config, True
