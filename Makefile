@@ -1,11 +1,14 @@
 # The course's commands. Each creates (or reuses) the virtual environment .venv and installs the pinned
-# packages into it first, so a fresh machine needs nothing but Python 3.11 and make.
+# packages into it first, so a fresh machine needs nothing but Python 3.11 and make. The JAX test leg has
+# an environment of its own, .venv-jax, with JAX and without TensorFlow.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+JAX_VENV ?= .venv-jax
+JAX_INSTALLED := $(JAX_VENV)/.installed
 
-.PHONY: help venv demo test lock clean lab exercises grade
+.PHONY: help venv demo test test-tensorflow test-jax lock clean lab exercises grade
 
 COURSE_ASSIGNMENTS := 01-architecture 02-focal-loss 03-anchors 04-training
 
@@ -15,7 +18,13 @@ help:  ## List the commands
 $(INSTALLED): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[course]"
+	touch $@
+
+$(JAX_INSTALLED): pyproject.toml requirements-jax.lock
+	test -x $(JAX_VENV)/bin/python || $(PYTHON) -m venv $(JAX_VENV)
+	$(JAX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(JAX_VENV)/bin/python -m pip install --quiet -c requirements-jax.lock -e ".[jax]"
 	touch $@
 
 venv: $(INSTALLED)  ## Create .venv with the pinned packages
@@ -23,8 +32,13 @@ venv: $(INSTALLED)  ## Create .venv with the pinned packages
 demo: $(INSTALLED)  ## The reference solution end to end on the embedded data
 	$(BIN)/python -m retinanet demo
 
-test: $(INSTALLED)  ## The whole test suite
+test: test-tensorflow test-jax  ## The whole test suite: the TensorFlow leg, then the JAX leg
+
+test-tensorflow: $(INSTALLED)  ## Every test on the TensorFlow backend (the course's)
 	$(BIN)/python -m pytest
+
+test-jax: $(JAX_INSTALLED)  ## The backend-neutral tests on JAX, in an environment without TensorFlow
+	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest
 
 LAB_PORT ?= 8888
 
@@ -50,9 +64,11 @@ GRADES ?= grading
 grade: $(INSTALLED)  ## Autograde a class: SUBMISSIONS=dir GRADES=dir (see README, Instructors)
 	$(BIN)/python -m retinanet.grading --course . --submissions "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
 
-lock: $(INSTALLED)  ## Re-pin every installed package into requirements.lock
+lock: $(INSTALLED) $(JAX_INSTALLED)  ## Re-pin every installed package into requirements.lock and requirements-jax.lock
 	{ sed -n '1,2p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
+	{ sed -n '1,2p' requirements-jax.lock; $(JAX_VENV)/bin/python -m pip freeze --exclude-editable; } > requirements-jax.lock.new
+	mv requirements-jax.lock.new requirements-jax.lock
 
-clean:  ## Remove the environment and caches
-	rm -rf $(VENV) .pytest_cache
+clean:  ## Remove the environments and caches
+	rm -rf $(VENV) $(JAX_VENV) .pytest_cache

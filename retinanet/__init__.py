@@ -17,10 +17,17 @@ One module per part of Lin et al., "Focal Loss for Dense Object Detection" (ICCV
 Box format at every public boundary: ``[x1, y1, x2, y2]`` in pixels.
 """
 
-from retinanet import _keras  # noqa: F401  (picks the backend; on TensorFlow, silences it first)
-from retinanet.backbone import get_backbone
-from retinanet.fpn import FeaturePyramidNetwork
-from retinanet.heads import build_head
-from retinanet.model import RetinaNet
+import importlib
 
-__all__ = ["get_backbone", "FeaturePyramidNetwork", "build_head", "RetinaNet"]
+_EXPORTS = {"get_backbone": "retinanet.backbone", "FeaturePyramidNetwork": "retinanet.fpn",
+            "build_head": "retinanet.heads", "RetinaNet": "retinanet.model"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    """``from retinanet import RetinaNet`` loads Keras (and the backend) on first use, so that the parts that
+    need no deep-learning framework (the synthetic data, the COCO loader) import in a blink."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'retinanet' has no attribute {name!r}")

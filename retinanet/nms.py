@@ -53,6 +53,12 @@ def class_wise_nms(boxes, scores, classes, iou_threshold, score_threshold, max_d
     num_candidates = boxes.shape[1]
     if num_candidates is None:
         raise ValueError("class_wise_nms needs a known number of candidates (fixed shapes)")
+    if num_candidates < max_detections:  # pad with candidates that can never be kept
+        missing = max_detections - num_candidates
+        boxes = ops.pad(boxes, [(0, 0), (0, missing), (0, 0)])
+        scores = ops.pad(scores, [(0, 0), (0, missing)], constant_values=float("-inf"))
+        classes = ops.pad(classes, [(0, 0), (0, missing)])
+        num_candidates = max_detections
 
     scores, order = ops.top_k(scores, k=num_candidates, sorted=True)
     boxes = ops.take_along_axis(boxes, order[..., None], axis=1)

@@ -398,19 +398,39 @@ class TrainingLog(keras.callbacks.Callback):
         self.bar.close()
 
 
-def save_checkpoint(detector, run_dir, step):
+def save_weights(model, path, chief):
+    """``model.save_weights(path)`` on the chief. Every process of a multi-process job must take part (Keras
+    creates distributed variables while saving, a collective step), so the others write a scratch file."""
+    if chief:
+        model.save_weights(path)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="retinanet-worker-") as scratch:
+        model.save_weights(os.path.join(scratch, os.path.basename(path)))
+
+
+def save_checkpoint(detector, run_dir, step, chief=True):
     """Model and optimizer state at ``step``; only the newest :data:`CHECKPOINTS_KEPT` stay."""
-    detector.save_weights(checkpoint_path(run_dir, step))
-    for old in sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*.weights.h5")))[:-CHECKPOINTS_KEPT]:
-        os.remove(old)
+    save_weights(detector, checkpoint_path(run_dir, step), chief)
+    if chief:
+        for old in sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*.weights.h5")))[:-CHECKPOINTS_KEPT]:
+            os.remove(old)
 
 
 def train(config, resume=False, progress=True):
-    """Train a RetinaNet as ``config`` says; returns the list of logged history rows.
+    """Train a RetinaNet as ``config`` says; returns the list of logged history rows (see
+    :func:`train_detector`)."""
+    return train_detector(config, resume, progress)[1]
+
+
+def train_detector(config, resume=False, progress=True):
+    """Train a RetinaNet as ``config`` says; returns ``(detector, history rows)``.
 
     With ``resume=True`` an existing run directory continues from its latest checkpoint (model, optimizer
     state and step counter, hence the learning-rate schedule and the data stream), so a killed run loses
-    at most ``checkpoint_every`` steps.
+    at most ``checkpoint_every`` steps. In a multi-process job every process returns its (identical)
+    detector; only process 0 writes the run directory.
     """
     process_index, process_count = join_processes()
     chief = process_index == 0
@@ -464,13 +484,13 @@ def train(config, resume=False, progress=True):
                 log.start_chunk(step)
                 detector.fit(batches, epochs=1, verbose=0, callbacks=[log])
                 step += steps
+                save_checkpoint(detector, config.run_dir, step, chief)
                 if chief:
-                    save_checkpoint(detector, config.run_dir, step)
                     write_history(os.path.join(config.run_dir, "history.csv"), history)
         finally:
             log.close()
+        save_weights(detector.retinanet, os.path.join(config.run_dir, "model.weights.h5"), chief)
         if chief:
-            detector.retinanet.save_weights(os.path.join(config.run_dir, "model.weights.h5"))
             write_history(os.path.join(config.run_dir, "history.csv"), history)
             if history:
                 plot_loss_curves(history, os.path.join(config.run_dir, "loss_curves.png"))
@@ -478,4 +498,4 @@ def train(config, resume=False, progress=True):
         keras.mixed_precision.set_dtype_policy("float32")
         if BACKEND == "jax":
             keras.distribution.set_distribution(None)
-    return history
+    return detector, history

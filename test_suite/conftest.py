@@ -4,14 +4,53 @@ Building ResNet50 costs seconds on a 2-core CPU, so the few tests that need it s
 models; everything else injects one of the tiny backbones below, which have ResNet's interface (a
 ``keras.Model`` from ``(batch, H, W, 3)`` images to ``[C3, C4, C5]`` at strides 8, 16, 32) and build in
 milliseconds.
+
+Two legs run the suite (``make test``): the TensorFlow leg runs every module; the JAX leg
+(``KERAS_BACKEND=jax``, an environment without TensorFlow) runs the modules in :data:`BACKEND_NEUTRAL`
+— the reference core, training, data and evaluation — and fails if anything imported TensorFlow.
 """
 
 import pathlib
+import sys
 
 import numpy as np
 import pytest
 
-from retinanet._tf import keras
+from retinanet._keras import BACKEND, keras
+
+BACKEND_NEUTRAL = {
+    "test_anchors.py", "test_boxes.py", "test_matching.py", "test_losses.py", "test_nms.py", "test_postprocess.py",
+    "test_legacy_parity.py", "test_architecture.py", "test_overfit.py", "test_data.py", "test_transforms.py",
+    "test_loader.py", "test_training.py", "test_end_to_end.py", "test_backends.py",
+}
+"""Test modules that run on every Keras backend; the others need TensorFlow (the course, the checks,
+the notebooks, the grader, the browser, TensorFlow-only edges) — except :data:`JAX_ONLY`."""
+
+JAX_ONLY = {"test_jax.py"}
+"""Test modules of the JAX leg alone (multi-device and multi-process training, no TensorFlow imported)."""
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Collect each module on the leg it belongs to."""
+    name = collection_path.name
+    if not (name.startswith("test_") and name.endswith(".py")):
+        return None
+    if BACKEND == "jax":
+        return name not in BACKEND_NEUTRAL | JAX_ONLY
+    return name in JAX_ONLY
+
+
+def pytest_report_header(config):
+    if BACKEND == "tensorflow":
+        return "Keras backend: tensorflow (every module)"
+    return f"Keras backend: {BACKEND} ({len(BACKEND_NEUTRAL)} backend-neutral modules; the rest run on TensorFlow)"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The JAX leg proves the backend-neutral path never imports TensorFlow."""
+    if BACKEND != "tensorflow" and "tensorflow" in sys.modules:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nFAILED: TensorFlow was imported during the {BACKEND} leg", file=sys.stderr)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,6 @@
-"""The project's pinned environment: pip (pyproject.toml) and conda (environment.yml) list the same pins."""
+"""The project's pinned environments: the course's (pyproject.toml's dependencies + the ``course`` extra =
+environment.yml ⊆ requirements.lock) and the JAX leg's (dependencies + the ``jax`` extra ⊆
+requirements-jax.lock, no TensorFlow)."""
 
 import importlib.metadata
 import re
@@ -28,9 +30,11 @@ def parse_pins(lines, source):
     return pins
 
 
-def pyproject_pins(repo_root):
+def pyproject_pins(repo_root, extra="course"):
+    """The pins of the core dependencies plus one extra (``course``: the environment this suite runs in)."""
     project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
-    return parse_pins(project["dependencies"], "pyproject.toml")
+    core = parse_pins(project["dependencies"], "pyproject.toml")
+    return {**core, **parse_pins(project["optional-dependencies"][extra], f"pyproject.toml [{extra}]")}
 
 
 def environment_yml_pins(repo_root):
@@ -49,9 +53,9 @@ def environment_yml_pins(repo_root):
     return parse_pins(entries, "environment.yml")
 
 
-def lock_pins(repo_root):
-    lines = (repo_root / "requirements.lock").read_text().splitlines()
-    return parse_pins([line for line in lines if line.strip() and not line.startswith("#")], "requirements.lock")
+def lock_pins(repo_root, name="requirements.lock"):
+    lines = (repo_root / name).read_text().splitlines()
+    return parse_pins([line for line in lines if line.strip() and not line.startswith("#")], name)
 
 
 def test_pyproject_and_environment_yml_pin_the_same_packages(repo_root):
@@ -68,13 +72,21 @@ def test_environment_yml_uses_python_311(repo_root):
     assert re.search(r"^\s*-\s*python=3\.11\s*$", (repo_root / "environment.yml").read_text(), re.MULTILINE)
 
 
-def test_requirements_lock_agrees_with_every_pin(repo_root):
-    locked = lock_pins(repo_root)
+@pytest.mark.parametrize("extra, lock", [("course", "requirements.lock"), ("jax", "requirements-jax.lock")])
+def test_each_lock_agrees_with_its_pins(repo_root, extra, lock):
+    locked = lock_pins(repo_root, lock)
     disagreements = {
-        name: (version, locked.get(name)) for name, version in pyproject_pins(repo_root).items()
+        name: (version, locked.get(name)) for name, version in pyproject_pins(repo_root, extra).items()
         if locked.get(name) != version
     }
-    assert not disagreements, f"pyproject pin vs requirements.lock (pinned, locked): {disagreements}"
+    assert not disagreements, f"pyproject pin vs {lock} (pinned, locked): {disagreements}"
+
+
+def test_the_reference_package_and_the_jax_leg_do_without_tensorflow(repo_root):
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    assert "tensorflow" not in parse_pins(project["dependencies"], "pyproject.toml")
+    assert "tensorflow" not in lock_pins(repo_root, "requirements-jax.lock")
+    assert "tensorflow" in pyproject_pins(repo_root, "course")
 
 
 @pytest.mark.parametrize("package", REQUIRED_PACKAGES)

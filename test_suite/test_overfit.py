@@ -17,7 +17,7 @@ import pytest
 from conftest import make_tiny_backbone
 
 from retinanet import RetinaNet
-from retinanet._tf import keras, tf
+from retinanet._keras import keras, ops
 from retinanet.anchors import generate_anchors
 from retinanet.boxes import iou
 from retinanet.losses import DetectionLoss
@@ -47,8 +47,8 @@ def synthetic_images():
 def trained():
     keras.utils.set_random_seed(0)
     anchors = generate_anchors(SIZE, SIZE)
-    targets = tf.stack([assign_targets(anchors, boxes, classes) for boxes, classes in zip(GT_BOXES, GT_CLASSES)])
-    assert (targets.numpy()[..., 4] >= 0).sum(axis=1).min() > 0, "every image needs positive anchors"
+    targets = ops.stack([assign_targets(anchors, boxes, classes) for boxes, classes in zip(GT_BOXES, GT_CLASSES)])
+    assert (np.asarray(targets)[..., 4] >= 0).sum(axis=1).min() > 0, "every image needs positive anchors"
     model = RetinaNet(num_classes=2, backbone=make_tiny_backbone())
     model.compile(optimizer=keras.optimizers.Adam(3e-4), loss=DetectionLoss(num_classes=2))
     images = synthetic_images()
@@ -69,9 +69,9 @@ def test_each_object_is_found_by_a_detection_of_its_class(trained):
     detections = decode_detections(model(images), SIZE, SIZE)
     for image, (gt_boxes, gt_classes) in enumerate(zip(GT_BOXES, GT_CLASSES)):
         count = int(detections.num_detections[image])
-        boxes = detections.boxes[image, :count].numpy()
-        scores = detections.scores[image, :count].numpy()
-        classes = detections.classes[image, :count].numpy()
+        boxes = np.asarray(detections.boxes[image, :count])
+        scores = np.asarray(detections.scores[image, :count])
+        classes = np.asarray(detections.classes[image, :count])
         for gt_box, gt_class in zip(gt_boxes, gt_classes):
             own_class = np.flatnonzero(classes == gt_class)
             assert own_class.size, f"image {image}: no detection of class {gt_class}"

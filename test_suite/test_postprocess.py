@@ -1,11 +1,15 @@
 """Inference decoding on hand-built predictions (Lin et al., Sec. 4.1, "Inference"): score threshold 0.05,
-top-k candidates per level, class-wise NMS at IoU 0.5, at most 100 detections, boxes inside the image."""
+top-k candidates per level, class-wise NMS at IoU 0.5, at most 100 detections, boxes inside the image.
+
+Every test runs with each NMS implementation of the backend: the keras.ops one everywhere, and
+TensorFlow's ``combined_non_max_suppression`` on TensorFlow."""
 
 import math
 
 import numpy as np
 import pytest
 
+from retinanet._keras import BACKEND
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import encode
 from retinanet.postprocess import decode_detections
@@ -14,6 +18,20 @@ SIZE = 128
 NUM_CLASSES = 3
 ANCHORS = generate_anchors(SIZE, SIZE)
 LEVEL_STARTS = np.cumsum([0] + anchors_per_level(SIZE, SIZE))  # P3 … P7 blocks of the anchor list
+
+
+NMS = {"name": None}
+
+
+@pytest.fixture(autouse=True, params=["keras", "tensorflow"] if BACKEND == "tensorflow" else ["keras"])
+def nms(request):
+    """The NMS implementation every decode of the current test uses."""
+    NMS["name"] = request.param
+    return request.param
+
+
+def decode(array, height=SIZE, width=SIZE, **kwargs):
+    return decode_detections(array, height, width, nms=NMS["name"], **kwargs)
 
 
 def logit(probability):
@@ -29,15 +47,15 @@ class Predictions:
 
     def put(self, anchor, box, class_id, score, image=0):
         """Make ``anchor`` predict ``box`` of ``class_id`` with probability ``score``."""
-        self.array[image, anchor, :4] = encode(ANCHORS[anchor : anchor + 1], np.array([box], np.float32)).numpy()[0]
+        self.array[image, anchor, :4] = np.asarray(encode(ANCHORS[anchor : anchor + 1], np.array([box], np.float32)))[0]
         self.array[image, anchor, 4 + class_id] = logit(score)
         return self
 
 
 def detections_of(predictions, image=0, **kwargs):
-    result = decode_detections(predictions.array, SIZE, SIZE, **kwargs)
+    result = decode(predictions.array, **kwargs)
     n = int(result.num_detections[image])
-    return result.boxes[image, :n].numpy(), result.scores[image, :n].numpy(), result.classes[image, :n].numpy()
+    return np.asarray(result.boxes[image, :n]), np.asarray(result.scores[image, :n]), np.asarray(result.classes[image, :n])
 
 
 def test_hand_built_predictions_give_the_right_boxes_classes_and_scores():
@@ -112,10 +130,10 @@ def test_at_most_100_detections_the_best_ones():
     scores = np.linspace(0.2, 0.95, 140)
     for anchor, box, score in zip(range(0, 2 * 140, 2), disjoint_boxes(140), scores):
         predictions.put(anchor, box, class_id=anchor % NUM_CLASSES, score=score)
-    result = decode_detections(predictions.array, SIZE, SIZE)
+    result = decode(predictions.array)
     assert result.boxes.shape == (1, 100, 4)
     assert int(result.num_detections[0]) == 100
-    np.testing.assert_allclose(np.sort(result.scores[0].numpy()), scores[-100:], atol=1e-5)
+    np.testing.assert_allclose(np.sort(np.asarray(result.scores[0])), scores[-100:], atol=1e-5)
 
 
 def test_top_k_per_level_is_honoured():
@@ -148,16 +166,16 @@ def test_nms_compares_the_clipped_boxes_it_reports():
 
 
 def test_image_without_confident_anchors_has_no_detections():
-    result = decode_detections(Predictions(batch=2).array, SIZE, SIZE)
-    np.testing.assert_array_equal(result.num_detections.numpy(), [0, 0])
+    result = decode(Predictions(batch=2).array)
+    np.testing.assert_array_equal(np.asarray(result.num_detections), [0, 0])
 
 
 @pytest.mark.parametrize("shape", [(len(ANCHORS), 7), (1, len(ANCHORS), 4), (1, 1, len(ANCHORS), 7)])
 def test_wrong_prediction_shapes_are_rejected(shape):
     with pytest.raises(ValueError, match="4 \\+ K"):
-        decode_detections(np.zeros(shape, np.float32), SIZE, SIZE)
+        decode(np.zeros(shape, np.float32))
 
 
 def test_anchor_count_mismatch_is_rejected():
     with pytest.raises(ValueError, match="3069 anchors"):
-        decode_detections(np.zeros((1, len(ANCHORS), 7), np.float32), 256, 256)
+        decode(np.zeros((1, len(ANCHORS), 7), np.float32), 256, 256)

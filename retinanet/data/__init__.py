@@ -2,7 +2,8 @@
 
 ``synthetic``  the embedded default dataset: procedurally drawn shapes, PNG + COCO-format JSON
 ``coco``       a loader for any COCO-format detection dataset, with clear errors on bad input
-``pipeline``   the ``tf.data`` input pipeline: decode, resize with padding, flip, scale jitter, targets
+``transforms`` resize with padding, flip, scale jitter (NumPy and Pillow)
+``loader``     the input pipeline for every backend: batches of uint8 images and padded boxes
 """
 
 from retinanet.data.coco import DatasetError, DetectionDataset, ImageRecord, load_coco

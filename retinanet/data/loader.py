@@ -116,10 +116,14 @@ class TrainingBatches(keras.utils.PyDataset):
         first = (step * self.process_count + self.process_index) * self.batch_size
         return range(first, first + self.batch_size)
 
+    def record_at(self, position):
+        """The record at a stream position: each epoch is a fresh permutation of the records."""
+        epoch, offset = divmod(position, len(self.records))
+        return self.records[_epoch_order(len(self.records), self.seed, epoch)[offset]]
+
     def example(self, position):
         """``(image, boxes, classes)`` at one stream position, augmented (deterministic per position)."""
-        epoch, offset = divmod(position, len(self.records))
-        record = self.records[_epoch_order(len(self.records), self.seed, epoch)[offset]]
+        record = self.record_at(position)
         rng = np.random.default_rng([self.seed, position])
         return augment(self.cache.load(record.path), record.boxes, record.classes, self.image_size, self.jitter, rng)
 

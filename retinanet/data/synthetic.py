@@ -186,13 +186,15 @@ def make_dataset(root, image_size=DEFAULT_IMAGE_SIZE, split_sizes=None, seed=DEF
                  workers=None):
     """Write the synthetic dataset under ``root`` unless the same one is already there.
 
-    Images are drawn by ``workers`` processes (default: one per CPU); each image's random generator is
-    seeded by ``(seed, split, index)``, so the bytes do not depend on the number of workers.
+    Images are drawn by ``workers`` processes (default: one per CPU; started fresh, not forked, because the
+    caller may be running a multithreaded framework); each image's random generator is seeded by
+    ``(seed, split, index)``, so the bytes do not depend on the number of workers.
 
     Returns:
         ``(config, generated)``; ``generated`` is False when a dataset with the same parameters was
         found (its ``dataset.json`` matches) and nothing was written.
     """
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     if image_size % 32:
@@ -204,7 +206,8 @@ def make_dataset(root, image_size=DEFAULT_IMAGE_SIZE, split_sizes=None, seed=DEF
             if json.load(f) == config:
                 return config, False
     os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context) as pool:
         for split_index, split in enumerate(SPLITS):
             count = config["split_sizes"].get(split, 0)
             os.makedirs(os.path.join(root, split), exist_ok=True)

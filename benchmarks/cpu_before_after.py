@@ -1,0 +1,100 @@
+"""Training speed on this CPU, TensorFlow backend: an earlier commit against the working tree, in one run.
+
+Each side trains the ``make demo`` configuration (light backbone, 96 px, batch 8, the embedded shapes)
+for ``--steps`` steps through its own command line, in a fresh process; the sides alternate for
+``--repeats`` rounds, so that a change of machine load hits both. The figure per run is the median of the
+steady-state ``images_per_second`` windows of its ``history.csv`` (the first window, which includes
+tracing, is left out); the verdict is the ratio of the two sides' medians.
+
+    .venv/bin/python benchmarks/cpu_before_after.py [--before d9564ca] [--steps 120] [--repeats 3]
+
+The earlier commit is checked out with ``git worktree`` into a temporary folder and run with the same
+environment. Writes ``benchmarks/cpu-before-after.json``.
+"""
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAST_TENSORFLOW_ONLY_COMMIT = "d9564ca"
+
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default=LAST_TENSORFLOW_ONLY_COMMIT, help="git revision of the 'before' side")
+    parser.add_argument("--steps", type=int, default=120, help="training steps per run (default 120)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of before/after (default 3)")
+    parser.add_argument("--output", default=os.path.join(REPOSITORY, "benchmarks", "cpu-before-after.json"))
+    return parser.parse_args()
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+
+
+def steady_images_per_second(run_dir):
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        rates = [float(row["images_per_second"]) for row in csv.DictReader(f)]
+    return statistics.median(rates[1:])
+
+
+def train(tree, data_root, run_dir, steps):
+    command = [sys.executable, "-m", "retinanet", "train", "--annotations", f"{data_root}/annotations/train.json",
+               "--images", f"{data_root}/train", "--run-dir", run_dir, "--steps", str(steps),
+               "--checkpoint-every", str(steps), "--log-every", "10", "--backbone", "light", "--no-progress"]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=tree, check=True, capture_output=True, text=True,
+                   env={**os.environ, "PYTHONPATH": tree, "KERAS_BACKEND": "tensorflow"})
+    return time.perf_counter() - started
+
+
+def main():
+    args = parse_arguments()
+    scratch = tempfile.mkdtemp(prefix="before-after-")
+    before_tree = os.path.join(scratch, "before")
+    subprocess.run(["git", "worktree", "add", "--detach", before_tree, args.before], cwd=REPOSITORY, check=True,
+                   capture_output=True)
+    data_root = os.path.join(scratch, "shapes")
+    subprocess.run([sys.executable, "-m", "retinanet", "make-data", "--root", data_root], cwd=REPOSITORY, check=True,
+                   capture_output=True, env={**os.environ, "PYTHONPATH": REPOSITORY})
+    sides = {"before": before_tree, "after": REPOSITORY}
+    runs = {side: [] for side in sides}
+    load = [os.getloadavg()[0]]
+    try:
+        for repeat in range(args.repeats):
+            for side, tree in sides.items():
+                run_dir = os.path.join(scratch, f"{side}-{repeat}")
+                seconds = train(tree, data_root, run_dir, args.steps)
+                rate = steady_images_per_second(run_dir)
+                runs[side].append({"images_per_second": round(rate, 2), "seconds_per_step": round(8 / rate, 4),
+                                   "wall_seconds": round(seconds, 1), "load_average": os.getloadavg()[0]})
+                print(f"{side:6s} round {repeat + 1}: {8 / rate:.3f} s/step ({rate:.1f} img/s), whole run "
+                      f"{seconds:.0f} s, load {os.getloadavg()[0]:.2f}", flush=True)
+                load.append(os.getloadavg()[0])
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", before_tree], cwd=REPOSITORY, capture_output=True)
+    medians = {side: statistics.median(r["images_per_second"] for r in values) for side, values in runs.items()}
+    report = {
+        "what": "demo training configuration (light backbone, 96 px, batch 8), TensorFlow backend, steady-state "
+                "images/s per run (median of 10-step windows after the first)",
+        "cpu": cpu_model(), "cpu_cores": os.cpu_count(), "before": args.before, "after": "working tree",
+        "steps": args.steps, "runs": runs, "median_images_per_second": medians,
+        "after_over_before": round(medians["after"] / medians["before"], 3),
+        "load_average_range": [min(load), max(load)], "date": time.strftime("%Y-%m-%d"),
+    }
+    with open(args.output, "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"after / before = {report['after_over_before']:.3f} (median img/s {medians['after']:.1f} vs "
+          f"{medians['before']:.1f}) on {report['cpu']}; written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
