@@ -2,9 +2,10 @@
 
 Each side trains the ``make demo`` configuration (light backbone, 96 px, batch 8, the embedded shapes)
 for ``--steps`` steps through its own command line, in a fresh process; the sides alternate for
-``--repeats`` rounds, so that a change of machine load hits both. The figure per run is the median of the
+``--repeats`` rounds, so that a change of machine load hits both. Two figures per run: the median of the
 steady-state ``images_per_second`` windows of its ``history.csv`` (the first window, which includes
-tracing, is left out); the verdict is the ratio of the two sides' medians.
+tracing, is left out), and the CPU seconds (user + system) the whole process used, which other jobs on
+the machine disturb much less than wall time. The verdict is the ratio of the two sides' medians.
 
     .venv/bin/python benchmarks/cpu_before_after.py [--before d9564ca] [--steps 120] [--repeats 3]
 
@@ -16,6 +17,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,10 +52,12 @@ def train(tree, data_root, run_dir, steps):
     command = [sys.executable, "-m", "retinanet", "train", "--annotations", f"{data_root}/annotations/train.json",
                "--images", f"{data_root}/train", "--run-dir", run_dir, "--steps", str(steps),
                "--checkpoint-every", str(steps), "--log-every", "10", "--backbone", "light", "--no-progress"]
-    started = time.perf_counter()
+    started, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, cwd=tree, check=True, capture_output=True, text=True,
                    env={**os.environ, "PYTHONPATH": tree, "KERAS_BACKEND": "tensorflow"})
-    return time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
+    return time.perf_counter() - started, cpu_seconds
 
 
 def main():
@@ -72,28 +76,32 @@ def main():
         for repeat in range(args.repeats):
             for side, tree in sides.items():
                 run_dir = os.path.join(scratch, f"{side}-{repeat}")
-                seconds = train(tree, data_root, run_dir, args.steps)
+                seconds, cpu_seconds = train(tree, data_root, run_dir, args.steps)
                 rate = steady_images_per_second(run_dir)
                 runs[side].append({"images_per_second": round(rate, 2), "seconds_per_step": round(8 / rate, 4),
-                                   "wall_seconds": round(seconds, 1), "load_average": os.getloadavg()[0]})
+                                   "wall_seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
+                                   "load_average": os.getloadavg()[0]})
                 print(f"{side:6s} round {repeat + 1}: {8 / rate:.3f} s/step ({rate:.1f} img/s), whole run "
-                      f"{seconds:.0f} s, load {os.getloadavg()[0]:.2f}", flush=True)
+                      f"{seconds:.0f} s wall, {cpu_seconds:.0f} CPU-s, load {os.getloadavg()[0]:.2f}", flush=True)
                 load.append(os.getloadavg()[0])
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", before_tree], cwd=REPOSITORY, capture_output=True)
     medians = {side: statistics.median(r["images_per_second"] for r in values) for side, values in runs.items()}
+    cpu = {side: statistics.median(r["cpu_seconds"] for r in values) for side, values in runs.items()}
     report = {
         "what": "demo training configuration (light backbone, 96 px, batch 8), TensorFlow backend, steady-state "
                 "images/s per run (median of 10-step windows after the first)",
         "cpu": cpu_model(), "cpu_cores": os.cpu_count(), "before": args.before, "after": "working tree",
         "steps": args.steps, "runs": runs, "median_images_per_second": medians,
         "after_over_before": round(medians["after"] / medians["before"], 3),
+        "median_cpu_seconds_per_run": cpu, "cpu_seconds_after_over_before": round(cpu["after"] / cpu["before"], 3),
         "load_average_range": [min(load), max(load)], "date": time.strftime("%Y-%m-%d"),
     }
     with open(args.output, "w") as f:
         json.dump(report, f, indent=1)
     print(f"after / before = {report['after_over_before']:.3f} (median img/s {medians['after']:.1f} vs "
-          f"{medians['before']:.1f}) on {report['cpu']}; written to {args.output}")
+          f"{medians['before']:.1f}); CPU seconds per run {cpu['after']:.0f} vs {cpu['before']:.0f}; on "
+          f"{report['cpu']}; written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ batch.
 detections back to the original pixels.
 """
 
+import collections
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -137,6 +138,18 @@ class TrainingBatches(keras.utils.PyDataset):
             images[row], image_boxes, image_classes = self.example(position)
             boxes[row], classes[row] = pad_ground_truth(image_boxes, image_classes, self.max_boxes)
         return images, {"boxes": boxes, "classes": classes}
+
+
+    def prefetched(self):
+        """The batches in order, prepared by ``workers`` threads up to ``max_queue_size`` ahead."""
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            pending = collections.deque()
+            for index in range(len(self)):
+                pending.append(pool.submit(self.__getitem__, index))
+                if len(pending) > self.max_queue_size:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
 
 def evaluation_batches(records, image_size, batch_size, workers=4, cache=None):
