@@ -95,6 +95,18 @@ def test_resnet_is_the_whole_model_check_under_its_design_name(capsys):
     assert messages[0] == messages[1] and "box head" in messages[0]
 
 
+def test_a_never_called_model_is_left_as_a_normal_first_call_leaves_it(capsys):
+    """TEST_RETINANET runs a never-called model's first call eagerly only (no symbolic build); afterwards the
+    model is built, counts the same parameters and computes the same as a model built by a plain call."""
+    checked, plain = (model.RetinaNet(num_classes=3, backbone=small_backbone()) for _ in range(2))
+    tests.TEST_RETINANET(checked)
+    batch = images(64, 64)
+    plain(batch)
+    plain.set_weights(checked.get_weights())
+    assert checked.built and checked.fpn.built and checked.count_params() == plain.count_params()
+    assert (checked(batch).numpy() == plain(batch).numpy()).all()
+
+
 def test_the_check_does_not_change_the_learners_model():
     """TEST_RETINANET compares with the learner's own weights and leaves them as they were."""
     retinanet = model.RetinaNet(num_classes=3, backbone=small_backbone())
