@@ -714,6 +714,11 @@ MODEL_CLASSES_DIFFER = Cause(
     "With identical weights the class logits (columns 4 on) differ from cls_head applied to P3, …, P7, each "
     "reshaped to (batch_size, -1, num_classes) and concatenated on axis 1 (largest difference {difference:.3g}).")
 
+MODEL_FIXED_CLASSES = Cause(
+    "model.fixed_classes",
+    "Your model works for num_classes={num_classes}, but {build} {outcome}; some number in __init__ or call "
+    "stays at {num_classes}: use num_classes (self.num_classes) for the class head's filters and the reshape.")
+
 MODEL_VARIANTS = (
     Variant(MODEL_CLASSES_FIRST,
             lambda pyramid, box, cls, k: _classes_first(outputs_from_pyramid(pyramid, box, cls, k))),
@@ -815,6 +820,25 @@ def _diagnose_model_output(model, batch, found, expected, pyramid):
     fail(MODEL_CLASSES_DIFFER, difference=float(np.max(np.abs(found[..., 4:] - expected[..., 4:]))))
 
 
+def _check_other_class_count(model):
+    """The learner's class built for another number of classes: nothing may stay fixed at the first count."""
+    __tracebackhide__ = True  # noqa: F841
+    num_classes = int(model.num_classes)
+    other_classes = num_classes + 2
+    build = f"{type(model).__name__}(num_classes={other_classes}, backbone=...)"
+    other = call_learner(build, type(model), num_classes=other_classes, backbone=small_backbone())
+    batch = images(*DEFAULT_MODEL_IMAGE)
+    expected = (len(batch), sum(anchors_per_level(*DEFAULT_MODEL_IMAGE)), 4 + other_classes)
+    try:
+        build_eagerly(other.fpn, batch.shape)
+        shape = tuple(other(batch, training=False).shape)
+    except Exception as error:
+        fail(MODEL_FIXED_CLASSES, num_classes=num_classes, build=build,
+             outcome=f"raises {type(error).__name__} when called")
+    expect(shape == expected, MODEL_FIXED_CLASSES, num_classes=num_classes, build=build,
+           outcome=f"outputs shape {shape} instead of {expected}")
+
+
 def _check_retinanet(model, check_name):
     __tracebackhide__ = True  # noqa: F841
     _check_model_parts(model, check_name)
@@ -836,6 +860,7 @@ def _check_retinanet(model, check_name):
     expected = np.asarray(outputs_from_pyramid(pyramid, model.box_head, model.cls_head, num_classes))
     if not close(found, expected):
         _diagnose_model_output(model, batch, found, expected, pyramid)
+    _check_other_class_count(model)
     passed(f"{check_name} passed: RetinaNet with {num_classes} classes outputs (batch, {num_anchors}, "
            f"{4 + num_classes}) for {height}×{width} images and matches the reference wiring of your layers.")
 
