@@ -276,11 +276,11 @@ def decode_case():
     """Predictions for two 64×96 images, 3 classes, each rule of inference deciding some detection.
 
     Image 0: two same-place anchors of class 0 (IoU ≈ 0.63: NMS keeps one) whose second also scores class 1
-    (kept: NMS is per class); a class-2 score of 0.04 (below the threshold); a class-2 box past the right and
-    bottom edges (clipped: x to the width, y to the height); two class-2 boxes at the left edge that overlap
-    by 0.375 as decoded and are equal once clipped (clipping before NMS suppresses one). Image 1: other detections:
-    one at flattened index 7 (< K²), where a swapped // and % still finds something, and a class-0 and a
-    class-1 box on two overlapping anchors of one place (both kept: NMS is per class).
+    (kept: NMS is per class); a class-2 score just below the score threshold; a class-2 box past the right
+    and bottom edges (clipped: x to the width, y to the height); two class-2 boxes at the left edge that
+    overlap by 0.375 as decoded and are equal once clipped (clipping before NMS suppresses one).
+    Image 1: a detection at flattened index 7 (< K²), where a swapped // and % still finds something, and a
+    class-0 and a class-1 box on two overlapping anchors of one place (both kept: NMS is per class).
     Background logits are −12 (score 6·10⁻⁶). The one-image top-k case has seven separate class-2
     candidates on P3 and one on P4.
     """
@@ -294,7 +294,7 @@ def decode_case():
     predictions[0, first, 4 + 0] = _logit(0.95)
     predictions[0, second, 4 + 0] = _logit(0.80)
     predictions[0, second, 4 + 1] = _logit(0.70)
-    predictions[0, at(0, 0, 7, 4), 4 + 2] = _logit(0.04)
+    predictions[0, at(0, 0, 7, 4), 4 + 2] = _logit(0.8 * SCORE_THRESHOLD)
     corner = at(1, 3, 5, 4)
     predictions[0, corner, :4] = [1.0, -1.0, 0.5, -0.5]
     predictions[0, corner, 4 + 2] = _logit(0.60)
