@@ -12,9 +12,11 @@ import types
 import numpy as np
 import pytest
 
+import tests
 from course_checks import anchors, architecture, focal_loss, training
 from course_checks.harness import CAUSES, PAPER
 from retinanet._tf import keras, tf
+from retinanet.boxes import iou as iou_reference
 from retinanet.heads import build_head, prior_bias
 
 
@@ -94,3 +96,20 @@ def test_every_cause_key_names_its_module():
     modules = {"backbone", "fpn", "head", "model", "focal", "anchors", "iou", "matching", "box_coding", "loss",
                "decode"}
     assert {key.split(".")[0] for key in CAUSES} == modules
+
+
+def test_iou_report_shows_two_different_numbers_for_a_small_difference():
+    """The fallback names the pair that differs most, with enough digits that the two values read differently."""
+    boxes_a, boxes_b = anchors._iou_case()
+    reference = np.asarray(iou_reference(boxes_a, boxes_b))
+
+    def nearly(a, b):
+        values = reference.copy()
+        values[3, 4] += 3e-4
+        return values
+
+    with pytest.raises(AssertionError) as failure:
+        tests.TEST_IOU(nearly)
+    found = re.search(r"should be (\S+), found (\S+);", str(failure.value))
+    assert failure.value.cause == "iou.differs" and found and found.group(1) != found.group(2)
+    assert anchors._box(boxes_a[3]) in str(failure.value) and anchors._box(boxes_b[4]) in str(failure.value)
