@@ -402,6 +402,8 @@ def matching_case():
 
 
 def _label(positive, ignored):
+    if positive and ignored:
+        return "both positive and ignored"
     return "positive" if positive else "ignored" if ignored else "background"
 
 
