@@ -11,6 +11,7 @@ Numbers of the paper appear in messages through :data:`PAPER` (the reference con
 """
 
 import functools
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -148,10 +149,15 @@ def call_learner(what, function, *args, **kwargs):
         raise AssertionError(f"{what} raised {type(error).__name__}: {first_line(error)}") from None
 
 
+_NOISE = re.compile(r"\x1b\[[0-9;]*m|\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$")
+"""Terminal colours, TensorFlow's ``{{function_node …}}`` prefix and ``[Op:…] name: …`` suffix."""
+
+
 def first_line(error, limit=220):
-    """The first informative line of an error message (Keras prefixes "Exception encountered when ...")."""
-    lines = [line.strip() for line in str(error).splitlines()
-             if line.strip() and not line.strip().startswith("Exception encountered")]
+    """The first informative line of an error message, without Keras's "Exception encountered when ..."
+    line and TensorFlow's decorations."""
+    lines = [_NOISE.sub("", line).strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Exception encountered")]
     text = lines[0] if lines else "(no message)"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -113,3 +113,14 @@ def test_iou_report_shows_two_different_numbers_for_a_small_difference():
     found = re.search(r"should be (\S+), found (\S+);", str(failure.value))
     assert failure.value.cause == "iou.differs" and found and found.group(1) != found.group(2)
     assert anchors._box(boxes_a[3]) in str(failure.value) and anchors._box(boxes_b[4]) in str(failure.value)
+
+
+def test_crash_reports_carry_tensorflows_message_without_its_decorations():
+    def crashes(*arguments):
+        return tf.concat([tf.zeros((2, 5, 4)), tf.zeros((2, 6, 3))], axis=-1)
+
+    with pytest.raises(AssertionError) as failure:
+        tests.TEST_IOU(crashes)
+    message = str(failure.value)
+    assert message.startswith("iou(boxes_a, boxes_b) raised InvalidArgumentError: ConcatOp : Dimension 1")
+    assert "function_node" not in message and "\x1b" not in message and "[Op:" not in message
