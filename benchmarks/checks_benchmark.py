@@ -26,6 +26,7 @@ import re
 import statistics
 import sys
 import time
+from importlib import metadata
 
 import nbformat
 from jupyter_client.manager import start_new_kernel
@@ -72,8 +73,9 @@ class Kernel:
         started = time.perf_counter()
         reply = self.client.execute_interactive(code, timeout=600, output_hook=lambda message: None)
         elapsed = time.perf_counter() - started
-        if reply["content"]["status"] != "ok":
-            raise RuntimeError(f"{code[:80]!r} failed: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
+        content = reply["content"]
+        if content["status"] != "ok":
+            raise RuntimeError(f"{code[:80]!r} failed: {content.get('ename')}: {content.get('evalue')}")
         return elapsed
 
     def close(self):
@@ -104,6 +106,15 @@ def time_import(first_statement):
         kernel.close()
 
 
+LOADS = []
+"""The 1-minute load average before each sample."""
+
+
+def sampled(measure, *arguments):
+    LOADS.append(os.getloadavg()[0])
+    return measure(*arguments)
+
+
 def summary(samples):
     return {"median_s": round(statistics.median(samples), 3), "max_s": round(max(samples), 3),
             "samples_s": [round(s, 3) for s in samples]}
@@ -125,11 +136,11 @@ def main():
     report = {"imports": {}, "checks": {}}
     for label, first in (("import tests (first statement, TensorFlow included)", True),
                          ("import tests (after TensorFlow, as in the notebooks)", False)):
-        samples = [time_import(first) for _ in range(args.repeats)]
+        samples = [sampled(time_import, first) for _ in range(args.repeats)]
         report["imports"][label] = summary(samples)
         print(f"{label:58s} median {statistics.median(samples):5.2f} s   max {max(samples):5.2f} s", flush=True)
     for check, case in check_cases().items():
-        results = [time_check(*case) for _ in range(args.repeats)]
+        results = [sampled(time_check, *case) for _ in range(args.repeats)]
         report["checks"][check] = {"check_s": summary([r[0] for r in results]),
                                    "cell_s": summary([r[1] for r in results])}
         print(f"{check:22s} check median {statistics.median(r[0] for r in results):5.2f} s   max "
@@ -140,8 +151,12 @@ def main():
         "date": datetime.date.today().isoformat(),
         "machine": f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.machine()}",
         "python": platform.python_version(),
+        "tensorflow": metadata.version("tensorflow"),
+        "keras": metadata.version("keras"),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
+        "load_average_1min_at_samples": {"min": round(min(LOADS), 2), "median": round(statistics.median(LOADS), 2),
+                                         "max": round(max(LOADS), 2)},
         "repeats": args.repeats,
         "budget_s": {"check": CHECK_BUDGET_S, "import_tests": IMPORT_BUDGET_S},
         "method": "each sample in a new Jupyter kernel: the stage's import cell, the exercise solutions before "
@@ -151,7 +166,8 @@ def main():
         and all(i["median_s"] <= IMPORT_BUDGET_S for i in report["imports"].values()),
     }
     pathlib.Path(args.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"load average {load_before[0]:.2f} → {load_after[0]:.2f}; wrote {args.output}")
+    print(f"load average {load_before[0]:.2f} → {load_after[0]:.2f} (at samples: median "
+          f"{statistics.median(LOADS):.2f}, max {max(LOADS):.2f}); wrote {args.output}")
     return 0 if report["within_budget"] else 1
 
 

@@ -13,6 +13,7 @@ import pytest
 
 import course_checks
 import tests
+from course_checks import architecture
 from course_checks.architecture import small_backbone
 from course_checks.harness import images
 from retinanet import anchors, boxes, fpn, heads, losses, matching, model, postprocess
@@ -81,6 +82,11 @@ def test_full_size_retinanet_passes(capsys):
     tests.TEST_RETINANET(model.RetinaNet(num_classes=10, backbone=get_backbone(weights=None)))
     captured = capsys.readouterr()
     assert captured.err == "" and "3069" in captured.out
+
+
+def test_resnet50_parameter_count_is_the_reference_backbones():
+    """TEST_BACKBONE_MODEL compares with this number instead of building a second ResNet50."""
+    assert architecture.RESNET50_PARAMETERS == get_backbone(weights=None).count_params()
 
 
 def test_resnet_is_the_whole_model_check_under_its_design_name(capsys):
