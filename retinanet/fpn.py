@@ -7,6 +7,8 @@ each merged map). Unlike the original FPN, P6 is a stride-2 3×3 convolution on 
 is a stride-2 3×3 convolution on **ReLU(P6)**; P7 itself has no activation (footnote 2 of the paper).
 """
 
+import copy
+
 from retinanet._keras import keras, ops
 from retinanet.backbone import get_backbone
 
@@ -49,6 +51,7 @@ def _conv(kernel_size, strides=1):
     return keras.layers.Conv2D(FPN_CHANNELS, kernel_size, strides=strides, padding="same")
 
 
+@keras.saving.register_keras_serializable(package="retinanet")
 class FeaturePyramidNetwork(keras.layers.Layer):
     """Backbone plus top-down pathway; ``call(images)`` returns ``(P3, P4, P5, P6, P7)``.
 
@@ -80,3 +83,12 @@ class FeaturePyramidNetwork(keras.layers.Layer):
     def call(self, images, training=False):
         c3, c4, c5 = self.backbone(images, training=training)
         return pyramid_from_features(self, c3, c4, c5)
+
+    def get_config(self):
+        """The layer's base config plus its backbone, so that ``from_config`` rebuilds the same network."""
+        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)  # deserialising consumes the nested config; keep the caller's intact
+        return cls(backbone=keras.saving.deserialize_keras_object(config.pop("backbone")), **config)

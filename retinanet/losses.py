@@ -86,6 +86,7 @@ def detection_loss_terms(targets, predictions, num_classes, alpha=FOCAL_ALPHA, g
     return classification, box
 
 
+@keras.saving.register_keras_serializable(package="retinanet")
 class DetectionLoss(keras.losses.Loss):
     """RetinaNet's training objective for ``model.compile``: focal loss + smooth L1, per image.
 

@@ -2,10 +2,11 @@
 
 Lin et al., Sec. 4, "Anchors": an anchor is assigned to the ground-truth box it overlaps most if their
 IoU is at least 0.5 (foreground), to background if its best IoU is below 0.4, and is ignored during
-training in between. As in the paper's codebase (Detectron) and torchvision, every ground-truth box
-also makes positive the anchors that overlap it most (ties included), so that a small or oddly shaped
-object still trains some anchor; such an anchor regresses, like every positive anchor, to the box it
-overlaps most (its own best box).
+training in between. As in the paper's codebase (Detectron) and torchvision, every ground-truth box that
+overlaps some anchor (IoU > 0) also makes positive the anchors that overlap it most, all of those that tie,
+whatever that IoU (also below 0.4), so that a small or oddly shaped object still trains some anchor. Such an
+anchor is never ignored, and it regresses, like every positive anchor, to the box it overlaps most (its own
+best box, not the box that claimed it as SSD would).
 
 Shapes are fixed, so that assignment runs inside a compiled training step on any backend: the ground
 truth of an image is padded to a maximum count ``M`` and a validity mask says which rows are real
@@ -77,8 +78,10 @@ def match_anchors(anchors, gt_boxes, positive_iou=POSITIVE_IOU, negative_iou=NEG
 
     Returns:
         ``(matched_index, positive, ignored)``, each ``(..., N)``: the index of the valid box each anchor
-        overlaps most (0 when there is none), and two boolean masks; an anchor that is neither positive
-        nor ignored is background.
+        overlaps most (0 when there is none; the argmax of its IoU row, also for an anchor made positive by
+        another box), and two boolean masks: positive (IoU ≥ ``positive_iou``, or among the tied best anchors
+        of a box it overlaps) and ignored (best IoU in [``negative_iou``, ``positive_iou``) and not positive).
+        An anchor that is neither positive nor ignored is background.
     """
     if not 0.0 <= negative_iou <= positive_iou <= 1.0:
         raise ValueError(f"need 0 <= negative_iou <= positive_iou <= 1, got {negative_iou}, {positive_iou}")

@@ -4,6 +4,8 @@ The output is one tensor ``(batch, num_anchors, 4 + K)``: the four box deltas fi
 logits, with anchors in :mod:`retinanet.anchors` order (level, row, column, anchor of the location).
 """
 
+import copy
+
 from retinanet._keras import keras, ops
 from retinanet.anchors import ANCHORS_PER_LOCATION, SIZE_DIVISOR
 from retinanet.fpn import FeaturePyramidNetwork
@@ -32,6 +34,7 @@ def outputs_from_pyramid(pyramid, box_head, cls_head, num_classes):
     return ops.concatenate([ops.concatenate(box_outputs, axis=1), ops.concatenate(cls_outputs, axis=1)], axis=-1)
 
 
+@keras.saving.register_keras_serializable(package="retinanet")
 class RetinaNet(keras.Model):
     """The one-stage detector.
 
@@ -61,4 +64,15 @@ class RetinaNet(keras.Model):
         return outputs_from_pyramid(self.fpn(image, training=training), self.box_head, self.cls_head, self.num_classes)
 
     def get_config(self):
-        return {"num_classes": self.num_classes}
+        """The model's base config (name, dtype policy, …), ``num_classes`` and the backbone, so that
+        ``from_config`` and ``keras.saving.load_model`` rebuild the same network."""
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "backbone": keras.saving.serialize_keras_object(self.fpn.backbone),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)  # deserialising consumes the nested config; keep the caller's intact
+        return cls(backbone=keras.saving.deserialize_keras_object(config.pop("backbone")), **config)

@@ -3,7 +3,7 @@ import numpy as np
 
 from retinanet.anchors import ANCHOR_SIZES, PYRAMID_LEVELS, anchor_shapes, feature_map_shapes
 
-CHECK, KEYWORD = "TEST_ANCHORS", "(column + 0.5)"
+CHECK, CAUSE, KEYWORD = "TEST_ANCHORS", "anchors.not_centred", "(column + 0.5)"
 
 
 def generate_anchors(image_height, image_width):

@@ -3,7 +3,7 @@ import numpy as np
 
 from retinanet.anchors import generate_anchors as reference
 
-CHECK, KEYWORD = "TEST_ANCHORS", "wrong order"
+CHECK, CAUSE, KEYWORD = "TEST_ANCHORS", "anchors.scale_major", "wrong order"
 
 
 def generate_anchors(image_height, image_width):

@@ -3,7 +3,7 @@ import numpy as np
 
 from retinanet.anchors import ANCHOR_SIZES, PYRAMID_LEVELS, anchor_shapes, feature_map_shapes
 
-CHECK, KEYWORD = "TEST_ANCHORS", "x and y swapped"
+CHECK, CAUSE, KEYWORD = "TEST_ANCHORS", "anchors.swapped_xy", "x and y swapped"
 
 
 def generate_anchors(image_height, image_width):

@@ -1,7 +1,7 @@
 """Only the three aspect ratios at scale 1: 3 anchors per location instead of 9."""
 from retinanet.anchors import generate_anchors as reference
 
-CHECK, KEYWORD = "TEST_ANCHORS", "9"
+CHECK, CAUSE, KEYWORD = "TEST_ANCHORS", "anchors.three_per_location", "9"
 
 
 def generate_anchors(image_height, image_width):

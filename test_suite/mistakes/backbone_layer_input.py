@@ -1,7 +1,7 @@
 """`.input` instead of `.output` of the named layers: the maps before the block's final ReLU."""
 from retinanet._tf import keras
 
-CHECK, KEYWORD = "TEST_BACKBONE_MODEL", "`.output`"
+CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.layer_input", "take the layer's output"
 
 
 def get_backbone(input_shape=(128, 128, 3)):

@@ -1,7 +1,7 @@
 """C4 taken from the fifth block of stage 4 instead of the last (sixth) one."""
 from retinanet._tf import keras
 
-CHECK, KEYWORD = "TEST_BACKBONE_MODEL", "conv4_block6_out"
+CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.wrong_layer", "conv4_block6_out"
 
 
 def get_backbone(input_shape=(128, 128, 3)):

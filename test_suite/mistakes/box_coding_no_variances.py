@@ -1,7 +1,7 @@
 """Encode and decode without the variances (0.1, 0.1, 0.2, 0.2)."""
 from retinanet.boxes import decode as reference_decode, encode as reference_encode, BOX_VARIANCES
 
-CHECK, KEYWORD = "TEST_BOX_CODING", "variances"
+CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_no_variances", "variances"
 
 
 def encode(anchors, boxes):

@@ -1,7 +1,7 @@
 """Deltas in [dy, dx, dh, dw] order: x and y swapped."""
 from retinanet.boxes import decode, encode as reference_encode
 
-CHECK, KEYWORD = "TEST_BOX_CODING", "x and y swapped"
+CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_swapped_xy", "x and y swapped"
 
 
 def encode(anchors, boxes):

@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.postprocess import Detections, decode_detections as reference
 
-CHECK, KEYWORD = "TEST_DECODE", "per class"
+CHECK, CAUSE, KEYWORD = "TEST_DECODE", "decode.class_agnostic", "per class"
 
 
 def decode_detections(predictions, image_height, image_width, score_threshold=0.05, top_k_per_level=1000,

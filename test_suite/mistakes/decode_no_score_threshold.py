@@ -1,7 +1,7 @@
 """No score threshold: candidates scoring below 0.05 survive."""
 from retinanet.postprocess import decode_detections as reference
 
-CHECK, KEYWORD = "TEST_DECODE", "below 0.05"
+CHECK, CAUSE, KEYWORD = "TEST_DECODE", "decode.below_threshold", "below 0.05"
 
 
 def decode_detections(predictions, image_height, image_width, score_threshold=0.05, top_k_per_level=1000,

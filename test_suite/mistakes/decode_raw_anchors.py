@@ -3,7 +3,7 @@ import numpy as np
 
 from retinanet.postprocess import decode_detections as reference
 
-CHECK, KEYWORD = "TEST_DECODE", "decode the predicted deltas"
+CHECK, CAUSE, KEYWORD = "TEST_DECODE", "decode.raw_anchors", "decode the predicted deltas"
 
 
 def decode_detections(predictions, image_height, image_width, score_threshold=0.05, top_k_per_level=1000,

@@ -1,7 +1,7 @@
 """α weights the negatives and 1 − α the positives."""
 from retinanet._tf import tf
 
-CHECK, KEYWORD = "TEST_FOCAL_LOSS", "wrong class"
+CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.alpha_swapped", "wrong class"
 
 
 def sigmoid_focal_loss(labels, logits, alpha=0.25, gamma=2.0):

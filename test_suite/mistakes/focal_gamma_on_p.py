@@ -1,7 +1,7 @@
 """The modulating factor uses p instead of p_t: (1 − p)^γ for both classes."""
 from retinanet._tf import tf
 
-CHECK, KEYWORD = "TEST_FOCAL_LOSS", "uses p instead of p_t"
+CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.gamma_on_p", "uses p instead of p_t"
 
 
 def sigmoid_focal_loss(labels, logits, alpha=0.25, gamma=2.0):

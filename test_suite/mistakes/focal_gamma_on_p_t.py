@@ -1,7 +1,7 @@
 """p_t^γ instead of (1 − p_t)^γ: easy examples are weighted up instead of down."""
 from retinanet._tf import tf
 
-CHECK, KEYWORD = "TEST_FOCAL_LOSS", "p_t^γ"
+CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.gamma_on_p_t", "p_t^γ"
 
 
 def sigmoid_focal_loss(labels, logits, alpha=0.25, gamma=2.0):

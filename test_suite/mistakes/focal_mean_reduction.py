@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.losses import sigmoid_focal_loss as reference
 
-CHECK, KEYWORD = "TEST_FOCAL_LOSS", "do not reduce"
+CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.reduced", "do not reduce"
 
 
 def sigmoid_focal_loss(labels, logits, alpha=0.25, gamma=2.0):

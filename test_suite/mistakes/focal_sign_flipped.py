@@ -1,7 +1,7 @@
 """The minus sign of the cross-entropy is lost: FL = α_t (1 − p_t)^γ log(p_t) ≤ 0."""
 from retinanet._tf import tf
 
-CHECK, KEYWORD = "TEST_FOCAL_LOSS", "negative"
+CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.negative", "negative"
 
 
 def sigmoid_focal_loss(labels, logits, alpha=0.25, gamma=2.0):

@@ -1,7 +1,7 @@
 """log(sigmoid(z)) computed from probabilities: infinite once sigmoid rounds to 0 or 1."""
 from retinanet._tf import tf
 
-CHECK, KEYWORD = "TEST_FOCAL_LOSS", "from logits"
+CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.not_finite", "from logits"
 
 
 def sigmoid_focal_loss(labels, logits, alpha=0.25, gamma=2.0):

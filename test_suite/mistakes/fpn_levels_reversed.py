@@ -1,7 +1,7 @@
 """The levels are returned coarse to fine, (P7, …, P3)."""
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
-CHECK, KEYWORD = "TEST_FPN", "wrong order"
+CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.levels_reversed", "wrong order"
 
 
 class FeaturePyramidNetwork(Reference):

@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
-CHECK, KEYWORD = "TEST_FPN", "upsample"
+CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.adds_unequal_sizes", "upsample"
 
 
 class FeaturePyramidNetwork(Reference):

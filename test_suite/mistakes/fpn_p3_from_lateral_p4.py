@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
-CHECK, KEYWORD = "TEST_FPN", "merged* P4"
+CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p3_from_lateral_p4", "merged* P4"
 
 
 class FeaturePyramidNetwork(Reference):

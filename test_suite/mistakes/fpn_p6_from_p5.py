@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
-CHECK, KEYWORD = "TEST_FPN", "from C5"
+CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p6_from_p5", "from C5"
 
 
 class FeaturePyramidNetwork(Reference):

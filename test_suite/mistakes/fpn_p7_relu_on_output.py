@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
-CHECK, KEYWORD = "TEST_FPN", "ReLU on its output"
+CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p7_relu_on_output", "ReLU on its output"
 
 
 class FeaturePyramidNetwork(Reference):

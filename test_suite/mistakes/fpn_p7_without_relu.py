@@ -1,7 +1,7 @@
 """P7 computed from P6 directly, without the ReLU on its input."""
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
-CHECK, KEYWORD = "TEST_FPN", "ReLU(P6)"
+CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p7_without_relu", "ReLU(P6)"
 
 
 class FeaturePyramidNetwork(Reference):

@@ -1,7 +1,7 @@
 """Keras' default Glorot-uniform kernels instead of the paper's Gaussian with σ = 0.01."""
 from retinanet._tf import keras
 
-CHECK, KEYWORD = "TEST_HEAD_MODEL", "σ = 0.01"
+CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.kernel_init", "σ = 0.01"
 
 
 def build_head(output_filters, bias_initializer="zeros"):

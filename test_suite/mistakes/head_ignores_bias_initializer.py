@@ -1,7 +1,7 @@
 """The bias_initializer argument is accepted but never used, so the prior bias cannot reach the head."""
 from retinanet._tf import keras
 
-CHECK, KEYWORD = "TEST_HEAD_MODEL", "ignored"
+CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.ignores_bias_initializer", "ignored"
 
 
 def build_head(output_filters, bias_initializer="zeros"):

@@ -1,7 +1,7 @@
 """The Sequential head has no keras.Input, so it is not built and has no input shape."""
 from retinanet._tf import keras
 
-CHECK, KEYWORD = "TEST_HEAD_MODEL", "keras.Input"
+CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.input", "keras.Input"
 
 
 def build_head(output_filters, bias_initializer="zeros"):

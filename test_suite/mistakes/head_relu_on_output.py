@@ -1,7 +1,7 @@
 """A ReLU on the output convolution: logits and deltas could never be negative."""
 from retinanet._tf import keras
 
-CHECK, KEYWORD = "TEST_HEAD_MODEL", "no activation"
+CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.relu_on_output", "no activation"
 
 
 def build_head(output_filters, bias_initializer="zeros"):

@@ -1,7 +1,7 @@
 """Three hidden convolutions instead of the paper's four."""
 from retinanet._tf import keras
 
-CHECK, KEYWORD = "TEST_HEAD_MODEL", "four"
+CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.depth", "4 hidden 3×3 convolutions"
 
 
 def build_head(output_filters, bias_initializer="zeros"):

@@ -1,7 +1,7 @@
 """The intersection's width and height are not clamped at 0, so disjoint boxes overlap."""
 from retinanet._tf import tf
 
-CHECK, KEYWORD = "TEST_IOU", "clamp"
+CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.no_clamp", "clamp"
 
 
 def iou(boxes_a, boxes_b):

@@ -1,7 +1,7 @@
 """The old '+1' pixel convention: width = x2 − x1 + 1."""
 from retinanet._tf import tf
 
-CHECK, KEYWORD = "TEST_IOU", "+1"
+CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.plus_one", "+1"
 
 
 def iou(boxes_a, boxes_b):

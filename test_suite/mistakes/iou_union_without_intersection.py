@@ -1,7 +1,7 @@
 """The union is area_a + area_b, forgetting to subtract the intersection."""
 from retinanet._tf import tf
 
-CHECK, KEYWORD = "TEST_IOU", "subtract the intersection"
+CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.no_subtract", "subtract the intersection"
 
 
 def iou(boxes_a, boxes_b):

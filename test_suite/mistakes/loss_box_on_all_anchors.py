@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
-CHECK, KEYWORD = "TEST_DETECTION_LOSS", "only positive anchors"
+CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.box_on_all", "only positive anchors"
 
 
 def detection_loss(targets, predictions, num_classes):

@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
-CHECK, KEYWORD = "TEST_DETECTION_LOSS", "ignored anchors"
+CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.ignored_counted", "ignored anchors"
 
 
 def detection_loss(targets, predictions, num_classes):

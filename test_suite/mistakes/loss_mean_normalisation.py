@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
-CHECK, KEYWORD = "TEST_DETECTION_LOSS", "number of positive anchors"
+CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.mean", "number of positive anchors"
 
 
 def detection_loss(targets, predictions, num_classes):

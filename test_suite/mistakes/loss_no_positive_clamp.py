@@ -2,7 +2,7 @@
 from retinanet._tf import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
-CHECK, KEYWORD = "TEST_DETECTION_LOSS", "max(number of positives, 1)"
+CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.not_finite", "max(number of positives, 1)"
 
 
 def detection_loss(targets, predictions, num_classes):

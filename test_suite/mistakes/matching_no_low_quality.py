@@ -3,7 +3,7 @@ import numpy as np
 
 from retinanet.boxes import iou
 
-CHECK, KEYWORD = "TEST_MATCHING", "claims its best"
+CHECK, CAUSE, KEYWORD = "TEST_MATCHING", "matching.no_low_quality", "low-quality match"
 
 
 def match_anchors(anchors, gt_boxes):

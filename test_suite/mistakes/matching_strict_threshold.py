@@ -3,7 +3,7 @@ import numpy as np
 
 from retinanet.boxes import iou
 
-CHECK, KEYWORD = "TEST_MATCHING", "≥ vs >"
+CHECK, CAUSE, KEYWORD = "TEST_MATCHING", "matching.strict_positive", "≥ vs >"
 
 
 def match_anchors(anchors, gt_boxes):
@@ -11,11 +11,10 @@ def match_anchors(anchors, gt_boxes):
     if overlaps.shape[1] == 0:
         nothing = np.zeros(len(anchors), bool)
         return np.zeros(len(anchors), np.int32), nothing, nothing
-    best = overlaps.max(1)
-    positive, ignored = best > 0.5, (best >= 0.4) & (best <= 0.5)
-    for box in range(overlaps.shape[1]):
-        positive[overlaps[:, box].argmax()], ignored[overlaps[:, box].argmax()] = True, False
-    return overlaps.argmax(1), positive, ignored
+    best, box_best = overlaps.max(1), overlaps.max(0)
+    forced = ((overlaps == box_best) & (box_best > 0)).any(1)
+    positive = (best > 0.5) | forced
+    return overlaps.argmax(1), positive, (best >= 0.4) & ~positive
 
 
 def arguments():

@@ -3,9 +3,9 @@ from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference
 
-import tests
+from course_checks.architecture import small_backbone
 
-CHECK, KEYWORD = "TEST_RESNET", "missing prior bias"
+CHECK, CAUSE, KEYWORD = "TEST_RESNET", "model.prior_missing", "missing prior bias"
 
 
 class RetinaNet(Reference):
@@ -18,4 +18,4 @@ class RetinaNet(Reference):
 
 
 def arguments():
-    return (RetinaNet(num_classes=3, backbone=tests._small_backbone()),)
+    return (RetinaNet(num_classes=3, backbone=small_backbone()),)

@@ -1,0 +1,200 @@
+"""What every check shares: running the learner's code safely, comparing arrays, and the table of causes.
+
+A check compares the learner's code with the reference package on the same inputs. When they differ it
+raises ``AssertionError`` with one message: what was expected, what was found, and the cause. A cause is
+claimed only when it is what differs: each diagnosable mistake is a :class:`Cause`, a row of its check's
+table, usually tried as a *variant* (the reference computation with that one mistake made) whose result
+must equal the learner's. Every cause is registered in :data:`CAUSES`, and the test suite runs, for each
+row, a mutant in ``test_suite/mistakes/`` that must fail with exactly that cause.
+
+Numbers of the paper appear in messages through :data:`PAPER` (the reference constants), never as literals.
+"""
+
+import functools
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from retinanet._tf import keras
+from retinanet.anchors import ANCHORS_PER_LOCATION, ASPECT_RATIOS
+from retinanet.backbone import BACKBONE_OUTPUT_LAYERS
+from retinanet.boxes import BOX_VARIANCES
+from retinanet.fpn import FPN_CHANNELS
+from retinanet.heads import HEAD_DEPTH, KERNEL_STDDEV, PRIOR_PROBABILITY, prior_bias
+from retinanet.losses import FOCAL_ALPHA, FOCAL_GAMMA
+from retinanet.matching import BACKGROUND, IGNORE, NEGATIVE_IOU, POSITIVE_IOU
+from retinanet.postprocess import NMS_IOU_THRESHOLD, SCORE_THRESHOLD
+
+
+def _numbers(values):
+    return ", ".join(f"{value:g}" for value in values)
+
+
+PAPER = {
+    "channels": FPN_CHANNELS,
+    "depth": HEAD_DEPTH,
+    "sigma": f"{KERNEL_STDDEV:g}",
+    "pi": f"{PRIOR_PROBABILITY:g}",
+    "prior": f"{prior_bias():.3f}",
+    "anchors": ANCHORS_PER_LOCATION,
+    "box_filters": ANCHORS_PER_LOCATION * 4,
+    "ratios": _numbers(ASPECT_RATIOS),
+    "variances": _numbers(BOX_VARIANCES),
+    "variance_size": f"{BOX_VARIANCES[2]:g}",
+    "alpha": f"{FOCAL_ALPHA:g}",
+    "gamma": f"{FOCAL_GAMMA:g}",
+    "positive_iou": f"{POSITIVE_IOU:g}",
+    "negative_iou": f"{NEGATIVE_IOU:g}",
+    "background": f"{BACKGROUND:g}",
+    "ignore": f"{IGNORE:g}",
+    "score_threshold": f"{SCORE_THRESHOLD:g}",
+    "nms_iou": f"{NMS_IOU_THRESHOLD:g}",
+    "c3_layer": BACKBONE_OUTPUT_LAYERS[0],
+    "c4_layer": BACKBONE_OUTPUT_LAYERS[1],
+    "c5_layer": BACKBONE_OUTPUT_LAYERS[2],
+}
+"""The paper's numbers, from the reference constants, by the names message templates use."""
+
+
+CAUSES = {}
+"""Every registered cause by key; the suite checks that a mutant triggers each one."""
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One failure message of a check: ``key`` (``"check.name"``) and a ``str.format`` template.
+
+    The template may use the names of :data:`PAPER` and the details passed to :func:`fail`.
+    """
+
+    key: str
+    message: str
+
+    def __post_init__(self):
+        if self.key in CAUSES:
+            raise ValueError(f"cause {self.key!r} is defined twice")
+        CAUSES[self.key] = self
+
+    def text(self, **details):
+        return self.message.format(**PAPER, **details)
+
+
+def fail(cause, **details):
+    """Raise the learner-facing ``AssertionError`` of ``cause``; ``error.cause`` holds its key."""
+    __tracebackhide__ = True  # noqa: F841  (IPython and pytest hide this frame)
+    error = AssertionError(cause.text(**details))
+    error.cause = cause.key
+    raise error
+
+
+def expect(condition, cause, **details):
+    __tracebackhide__ = True  # noqa: F841
+    if not condition:
+        fail(cause, **details)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A table row: the reference computation with one mistake made (``compute``) and its cause."""
+
+    cause: Cause
+    compute: object
+
+
+def first_match(found, variants, matches, *arguments):
+    """The first row of ``variants`` whose ``compute(*arguments)`` ``matches`` what was found, or ``None``."""
+    for variant in variants:
+        with np.errstate(all="ignore"):
+            expected = variant.compute(*arguments)
+        if matches(found, expected):
+            return variant
+    return None
+
+
+def diagnose(found, variants, matches, *arguments, **details):
+    """Raise the cause of the first matching variant; return quietly if none matches."""
+    __tracebackhide__ = True  # noqa: F841
+    variant = first_match(found, variants, matches, *arguments)
+    if variant is not None:
+        fail(variant.cause, **details)
+
+
+def check(function):
+    """A learner-facing check: quiet (no warnings on stderr, which nbgrader counts as a failure), returns None."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        __tracebackhide__ = True  # noqa: F841
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            function(*args, **kwargs)
+
+    return wrapper
+
+
+def call_learner(what, function, *args, **kwargs):
+    """Call the learner's code; turn any crash into a one-sentence AssertionError (no traceback into us)."""
+    __tracebackhide__ = True  # noqa: F841
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError:
+        raise AssertionError(
+            f"{what} raised NotImplementedError: replace the `raise NotImplementedError()` line with your code."
+        ) from None
+    except AssertionError:
+        raise
+    except Exception as error:  # the learner's code crashed: report it briefly, without our frames
+        raise AssertionError(f"{what} raised {type(error).__name__}: {first_line(error)}") from None
+
+
+_NOISE = re.compile(r"\x1b\[[0-9;]*m|\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$")
+"""Terminal colours, TensorFlow's ``{{function_node …}}`` prefix and ``[Op:…] name: …`` suffix."""
+
+
+def first_line(error, limit=220):
+    """The first informative line of an error message, without Keras's "Exception encountered when ..."
+    line and TensorFlow's decorations."""
+    lines = [_NOISE.sub("", line).strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Exception encountered")]
+    text = lines[0] if lines else "(no message)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(value):
+    """``a Tensor of shape (2, 3)``, ``a list``, ``None``: how a learner's return value is named in messages."""
+    if value is None:
+        return "None"
+    shape = getattr(value, "shape", None)
+    return f"a {type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+
+
+def as_array(value, what):
+    """``value`` as a float64 NumPy array, or a clear AssertionError."""
+    __tracebackhide__ = True  # noqa: F841
+    if value is None:
+        raise AssertionError(f"{what} is None: did you leave a `None` placeholder or forget `return`?")
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+    except Exception:
+        raise AssertionError(f"{what} should be a tensor or array, but it is {describe(value)}.") from None
+
+
+def close(found, expected, rtol=1e-4, atol=1e-5):
+    """Same shape, finite, and equal within ``rtol`` and ``atol`` × the expected values' magnitude (≥ 1)."""
+    found, expected = np.asarray(found, np.float64), np.asarray(expected, np.float64)
+    if found.shape != expected.shape or not np.all(np.isfinite(found)):
+        return False
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    return bool(np.allclose(found, expected, rtol=rtol, atol=atol * scale))
+
+
+def passed(message):
+    """The one line a passing check prints."""
+    print(message)
+
+
+def images(height, width, seed=0, batch=2):
+    """A reproducible batch of random images; two by default, so that a batch size hard-coded to 1 shows."""
+    return np.random.default_rng(seed).normal(0.0, 30.0, size=(batch, height, width, 3)).astype(np.float32)

@@ -1,0 +1,527 @@
+"""Stage 4, training and inference: ``detection_loss`` and ``decode_detections``.
+
+Lin et al., Sec. 4.1: the classification loss is the focal loss summed over all non-ignored anchors and
+classes, the box loss smooth L1 over the positive anchors, each divided by the number of positive anchors
+("Focal Loss"). At inference, scores are per-class sigmoids; on each level the top 1,000 anchor–class pairs
+scoring above 0.05 are decoded, and class-wise NMS at IoU 0.5 keeps the best 100 ("Inference").
+"""
+
+import math
+
+import numpy as np
+
+from retinanet._tf import tf
+from retinanet.anchors import ANCHORS_PER_LOCATION, anchors_per_level, generate_anchors
+from retinanet.boxes import decode, encode
+from retinanet.losses import detection_loss_terms, sigmoid_focal_loss, smooth_l1_loss
+from retinanet.matching import BACKGROUND, IGNORE
+from retinanet.postprocess import (MAX_DETECTIONS, NMS_IOU_THRESHOLD, SCORE_THRESHOLD, TOP_K_PER_LEVEL,
+                                   decode_detections as reference_decode, top_candidates)
+
+from course_checks.harness import (Cause, Variant, as_array, call_learner, check, close, describe, expect, fail,
+                                   first_match, passed)
+
+# --------------------------------------------------------------------------------------------------
+# Exercise 1: the detection loss
+# --------------------------------------------------------------------------------------------------
+
+LOSS_RETURNS = Cause(
+    "loss.returns", "{what} should return (classification_loss, box_loss), found {found}.")
+LOSS_SHAPES = Cause(
+    "loss.shapes",
+    "{what} should return one value per image, shapes (2,) and (2,), found {classification} and {box}; sum over "
+    "anchors (and classes), not over the batch.")
+LOSS_NOT_FINITE = Cause(
+    "loss.not_finite",
+    "{what} is not finite for an image without positive anchors; divide by max(number of positives, 1).")
+LOSS_MEAN = Cause(
+    "loss.mean",
+    "{what}: the losses are divided by the number of anchors; the paper divides each sum by the number of "
+    "positive anchors (at least 1).")
+LOSS_IGNORED_COUNTED = Cause(
+    "loss.ignored_counted",
+    "{what}: ignored anchors (label {ignore}) contribute to the classification loss as background; leave them "
+    "out of it.")
+LOSS_BOX_ON_NON_POSITIVES = Cause(
+    "loss.box_on_non_positives",
+    "{what}: the box loss covers the background anchors too; only positive anchors have box targets.")
+LOSS_BOX_ON_ALL = Cause(
+    "loss.box_on_all",
+    "{what}: the box loss covers every anchor, ignored ones included; only positive anchors have box targets.")
+LOSS_UNNORMALISED = Cause(
+    "loss.unnormalised",
+    "{what}: the sums are not normalised; divide each image's sums by its number of positive anchors (at "
+    "least 1).")
+LOSS_NORMALISER_COUNTS_IGNORED = Cause(
+    "loss.normaliser_counts_ignored",
+    "{what}: the normaliser counts the ignored anchors too; divide by the number of positive anchors only "
+    "(labels ≥ 0).")
+LOSS_BATCH_NORMALISER = Cause(
+    "loss.batch_normaliser",
+    "{what}: every image is divided by the positives of the whole batch; divide each image's sums by its own "
+    "number of positive anchors (sum over the anchor axis, -1).")
+LOSS_CLASS_ZERO = Cause(
+    "loss.class_zero",
+    "{what}: anchors of class 0 are treated as background; class 0 is a real class — positive anchors are "
+    "those with labels ≥ 0 (background is {background}).")
+LOSS_ONLY_POSITIVES_CLASSIFIED = Cause(
+    "loss.only_positives_classified",
+    "{what}: the classification loss covers only positive anchors; background anchors count too (all-zero "
+    "targets) — only ignored anchors are left out.")
+LOSS_BOX_MEAN = Cause(
+    "loss.box_mean",
+    "{what}: the box loss averages the 4 deltas of an anchor; sum smooth L1 over them (axis -1).")
+LOSS_CLASSIFICATION_DIFFERS = Cause(
+    "loss.classification_differs",
+    "{what}: the classification loss is {found}, expected {expected}; sum the focal loss of non-ignored "
+    "anchors over the one-hot labels (background = all zeros) using the logits predictions[..., 4:].")
+LOSS_BOX_DIFFERS = Cause(
+    "loss.box_differs",
+    "{what}: the box loss is {found}, expected {expected}; sum smooth L1 of predictions[..., :4] against "
+    "targets[..., :4] over the positive anchors.")
+
+
+def loss_case():
+    """Two images × 40 anchors, 3 classes: positives (class 0 among them), background and ignored anchors;
+    the second image has no positive anchor."""
+    rng = np.random.default_rng(6)
+    num_anchors, num_classes = 40, 3
+    labels = np.full((2, num_anchors), BACKGROUND, np.float32)
+    labels[0, [1, 5, 9, 20]] = [0, 2, 1, 2]
+    labels[0, [2, 3, 30]] = IGNORE
+    labels[1, [4, 7]] = IGNORE
+    box_targets = rng.normal(0, 1, size=(2, num_anchors, 4)).astype(np.float32)
+    box_targets[labels < 0] = 0.0
+    targets = np.concatenate([box_targets, labels[..., None]], axis=-1)
+    predictions = rng.normal(0, 2, size=(2, num_anchors, 4 + num_classes)).astype(np.float32)
+    return targets, predictions, num_classes
+
+
+def _loss_with(targets, predictions, num_classes, *, positive=lambda labels: labels >= 0, classified="counted",
+               normaliser="positives", box_over="positives", box_reduce=np.sum):
+    """Per-image (classification, box) losses with optional mistakes, from the reference's element-wise losses."""
+    labels = targets[..., 4]
+    is_positive, ignored = positive(labels), labels == IGNORE
+    one_hot = np.eye(num_classes)[np.where(is_positive, labels, 0).astype(int)] * is_positive[..., None]
+    focal = np.asarray(sigmoid_focal_loss(one_hot, predictions[..., 4:]), np.float64).sum(-1)
+    smooth = box_reduce(np.asarray(smooth_l1_loss(targets[..., :4], predictions[..., :4]), np.float64), axis=-1)
+    weights = {"counted": ~ignored, "all": np.ones_like(ignored), "positives": is_positive}[classified]
+    box_mask = {"positives": is_positive, "non_ignored": ~ignored, "all": np.ones_like(ignored)}[box_over]
+    counts = {
+        "positives": np.maximum(is_positive.sum(-1), 1),
+        "anchors": np.full(len(labels), labels.shape[-1]),
+        "none": np.ones(len(labels)),
+        "not_background": np.maximum((labels != BACKGROUND).sum(-1), 1),
+        "batch": np.full(len(labels), max(is_positive.sum(), 1)),
+    }[normaliser]
+    return (focal * weights).sum(-1) / counts, (smooth * box_mask).sum(-1) / counts
+
+
+LOSS_VARIANTS = (
+    Variant(LOSS_MEAN, lambda *case: _loss_with(*case, normaliser="anchors")),
+    Variant(LOSS_IGNORED_COUNTED, lambda *case: _loss_with(*case, classified="all")),
+    Variant(LOSS_BOX_ON_NON_POSITIVES, lambda *case: _loss_with(*case, box_over="non_ignored")),
+    Variant(LOSS_BOX_ON_ALL, lambda *case: _loss_with(*case, box_over="all")),
+    Variant(LOSS_UNNORMALISED, lambda *case: _loss_with(*case, normaliser="none")),
+    Variant(LOSS_NORMALISER_COUNTS_IGNORED, lambda *case: _loss_with(*case, normaliser="not_background")),
+    Variant(LOSS_BATCH_NORMALISER, lambda *case: _loss_with(*case, normaliser="batch")),
+    Variant(LOSS_CLASS_ZERO, lambda *case: _loss_with(*case, positive=lambda labels: labels > 0)),
+    Variant(LOSS_ONLY_POSITIVES_CLASSIFIED, lambda *case: _loss_with(*case, classified="positives")),
+    Variant(LOSS_BOX_MEAN, lambda *case: _loss_with(*case, box_reduce=np.mean)),
+)
+"""The paper's loss with one mistake made, tried in this order."""
+
+
+def _losses_match(found, expected):
+    return close(found[0], expected[0], rtol=1e-3) and close(found[1], expected[1], rtol=1e-3)
+
+
+def _rounded(values):
+    return str(np.round(values, 3).tolist())
+
+
+@check
+def TEST_DETECTION_LOSS(detection_loss):
+    """``detection_loss(targets, predictions, num_classes)`` → per-image (classification, box) losses."""
+    __tracebackhide__ = True  # noqa: F841
+    targets, predictions, num_classes = loss_case()
+    what = f"detection_loss(targets, predictions, num_classes={num_classes})"
+    result = call_learner(what, detection_loss, targets, predictions, num_classes)
+    expect(isinstance(result, (tuple, list)) and len(result) == 2, LOSS_RETURNS, what=what, found=describe(result))
+    found = (as_array(result[0], "the classification loss"), as_array(result[1], "the box loss"))
+    expect(found[0].shape == (2,) and found[1].shape == (2,), LOSS_SHAPES, what=what, classification=found[0].shape,
+           box=found[1].shape)
+    expect(np.all(np.isfinite(found[0])) and np.all(np.isfinite(found[1])), LOSS_NOT_FINITE, what=what)
+    expected = tuple(np.asarray(x, np.float64) for x in detection_loss_terms(targets, predictions, num_classes))
+    if not _losses_match(found, expected):
+        variant = first_match(found, LOSS_VARIANTS, _losses_match, targets, predictions, num_classes)
+        if variant is not None:
+            fail(variant.cause, what=what)
+        part, cause = (0, LOSS_CLASSIFICATION_DIFFERS) if not close(found[0], expected[0], rtol=1e-3) else \
+            (1, LOSS_BOX_DIFFERS)
+        fail(cause, what=what, found=_rounded(found[part]), expected=_rounded(expected[part]))
+    passed("TEST_DETECTION_LOSS passed: focal loss over non-ignored anchors + smooth L1 over positives, each "
+           "divided by the image's number of positive anchors.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Exercise 2: inference
+# --------------------------------------------------------------------------------------------------
+
+DECODE_IMAGE = (64, 96)
+"""Height and width of the check's images: not square, so that clipping x to the height shows."""
+
+DECODE_RETURNS = Cause(
+    "decode.returns", "{what} should return Detections(boxes, scores, classes, num_detections), found {found}.")
+DECODE_BATCH_ONE = Cause(
+    "decode.batch_one",
+    "{what} returns detections for {found} image, but the predictions hold {expected}: keep the batch axis "
+    "(`batch = tf.shape(predictions)[0]`; no hard-coded 1 or predictions[0]).")
+DECODE_SHAPES = Cause(
+    "decode.shapes",
+    "{what} should return boxes {boxes}, scores {scores}, classes {scores} and num_detections {count}, found "
+    "{found}.")
+DECODE_BELOW_THRESHOLD = Cause(
+    "decode.below_threshold",
+    "{what} keeps a detection scoring {score:.3f}, below {score_threshold}; drop scores that are not above "
+    "score_threshold.")
+DECODE_SOFTMAX = Cause(
+    "decode.softmax",
+    "{what} scores with a softmax over the classes; RetinaNet's scores are independent per-class sigmoids "
+    "(tf.sigmoid), so background anchors score low in every class.")
+DECODE_SWAPPED_INDEX = Cause(
+    "decode.swapped_index",
+    "{what} splits the flattened top-k index the wrong way round: index // K is the anchor and index % K the "
+    "class (rows are anchors, K classes each).")
+DECODE_PER_ANCHOR_MAX = Cause(
+    "decode.per_anchor_max",
+    "{what} keeps only each anchor's best class; every anchor–class pair is a candidate (flatten the level's "
+    "scores to (batch, anchors · K) before top-k), so one anchor can detect two classes.")
+DECODE_RAW_ANCHORS = Cause(
+    "decode.raw_anchors",
+    "{what} returns the anchors themselves; decode the predicted deltas relative to their anchors "
+    "(decode(anchors, predictions[..., :4])).")
+DECODE_NO_NMS = Cause(
+    "decode.no_nms",
+    "{what} keeps heavily overlapping boxes of the same class; apply non-maximum suppression with IoU "
+    "{nms_iou}, class by class.")
+DECODE_CLASS_AGNOSTIC = Cause(
+    "decode.class_agnostic",
+    "{what} suppresses boxes of one class with boxes of another; NMS runs per class (class-wise NMS), so "
+    "give each candidate a score row that is zero outside its class (score · tf.one_hot(class, K)).")
+DECODE_CLIP_AFTER_NMS = Cause(
+    "decode.clip_after_nms",
+    "{what} clips the boxes after NMS; clip them to the image before NMS, so that NMS compares the boxes you "
+    "report (two boxes that become equal at the image border must suppress each other).")
+DECODE_NO_CLIP = Cause(
+    "decode.no_clip",
+    "{what} returns boxes outside the image; clip the decoded boxes to [0, width] × [0, height] before NMS "
+    "(`tf.clip_by_value(boxes, 0.0, [image_width, image_height, image_width, image_height])`).")
+DECODE_UNIT_CLIP = Cause(
+    "decode.unit_clip",
+    "{what} returns boxes clipped to [0, 1]: tf.image.combined_non_max_suppression clips to [0, 1] by default; "
+    "the boxes are in pixels, so pass clip_boxes=False: `tf.image.combined_non_max_suppression(..., "
+    "clip_boxes=False)`.")
+DECODE_CLIP_SWAPPED = Cause(
+    "decode.clip_swapped",
+    "{what} clips x to the image height and y to the width; the limits are [width, height, width, height] "
+    "for [x1, y1, x2, y2].")
+DECODE_FIRST_IMAGE = Cause(
+    "decode.first_image",
+    "{what} gives every image the detections of the first; decode each image of the batch from its own rows.")
+DECODE_COUNT_DIFFERS = Cause(
+    "decode.count_differs",
+    "{what}: image {image} should have {expected} detections with classes {classes}, found {found} with classes "
+    "{found_classes}.")
+DECODE_SCORES_DIFFER = Cause(
+    "decode.scores_differ",
+    "{what}: the scores of image {image} should be {expected} (sigmoid of the logits), found {found}.")
+DECODE_BOXES_DIFFER = Cause(
+    "decode.boxes_differ",
+    "{what}: the boxes of image {image} differ; expected {expected}, found {found}.")
+DECODE_TOP_K_GLOBAL = Cause(
+    "decode.top_k_global",
+    "{what} should keep the 2 best of P3's seven candidates plus P4's one ({expected} detections), found "
+    "{found}: you kept the top k over all levels together; keep the top k candidates of each level separately.")
+DECODE_TOP_K_IGNORED = Cause(
+    "decode.top_k_ignored",
+    "{what} should keep the 2 best of P3's seven candidates plus P4's one ({expected} detections), found "
+    "{found}: top_k_per_level is not used; take tf.math.top_k(..., k=min(top_k_per_level, count · K)) on each "
+    "level.")
+DECODE_TOP_K_DIFFERS = Cause(
+    "decode.top_k_differs",
+    "{what} should keep the 2 best of P3's seven candidates plus P4's one ({expected} detections), found {found}.")
+DECODE_MAX_DETECTIONS = Cause(
+    "decode.max_detections",
+    "{what} should return at most 2 detections per image (boxes of shape {expected}), found num_detections "
+    "{found_count} and boxes of shape {found}; pass max_detections to NMS as max_output_size_per_class and "
+    "max_total_size.")
+
+
+def _logit(p):
+    return float(np.log(p / (1 - p)))
+
+
+def _row_of(height, width):
+    counts = anchors_per_level(height, width)
+
+    def at(level, row, col, anchor):
+        columns = math.ceil(width / 2 ** (level + 3))
+        return sum(counts[:level]) + (row * columns + col) * ANCHORS_PER_LOCATION + anchor
+
+    return at
+
+
+def decode_case():
+    """Predictions for two 64×96 images, 3 classes, each rule of inference deciding some detection.
+
+    Image 0: two same-place anchors of class 0 (IoU ≈ 0.63: NMS keeps one) whose second also scores class 1
+    (kept: NMS is per class); a class-2 score just below the score threshold; a class-2 box past the right
+    and bottom edges (clipped: x to the width, y to the height); two class-2 boxes at the left edge that
+    overlap by 0.375 as decoded and are equal once clipped (clipping before NMS suppresses one).
+    Image 1: a detection at flattened index 7 (< K²), where a swapped // and % still finds something, and a
+    class-0 and a class-1 box on two overlapping anchors of one place (both kept: NMS is per class).
+    Background logits are −12 (score 6·10⁻⁶). The one-image top-k case has seven separate class-2
+    candidates on P3 and one on P4.
+    """
+    height, width = DECODE_IMAGE
+    at = _row_of(height, width)
+    anchors = generate_anchors(height, width)
+    predictions = np.zeros((2, len(anchors), 7), np.float32)
+    predictions[..., 4:] = -12.0
+
+    first, second = at(0, 3, 3, 4), at(0, 3, 3, 5)
+    predictions[0, first, 4 + 0] = _logit(0.95)
+    predictions[0, second, 4 + 0] = _logit(0.80)
+    predictions[0, second, 4 + 1] = _logit(0.70)
+    predictions[0, at(0, 0, 7, 4), 4 + 2] = _logit(0.8 * SCORE_THRESHOLD)
+    corner = at(1, 3, 5, 4)
+    predictions[0, corner, :4] = [1.0, -1.0, 0.5, -0.5]
+    predictions[0, corner, 4 + 2] = _logit(0.60)
+    for index, box, score in ((at(0, 5, 1, 3), [0, 30, 24, 58], 0.88), (at(0, 5, 2, 3), [-40, 30, 24, 58], 0.86)):
+        predictions[0, index, :4] = np.asarray(encode(anchors[index], np.array(box, np.float32)))
+        predictions[0, index, 4 + 2] = _logit(score)
+
+    predictions[1, at(2, 1, 2, 4), 4 + 0] = _logit(0.70)
+    predictions[1, at(0, 6, 10, 2), 4 + 1] = _logit(0.55)
+    predictions[1, at(0, 6, 10, 2), :4] = [-0.5, 0.5, 0.2, 0.1]
+    predictions[1, at(0, 0, 0, 2), 4 + 1] = _logit(0.65)  # flattened index 7 < K²: shows a swapped // and %
+    predictions[1, at(0, 4, 7, 4), 4 + 0] = _logit(0.90)  # two classes on overlapping anchors (IoU ≈ 0.63):
+    predictions[1, at(0, 4, 7, 5), 4 + 1] = _logit(0.75)  # both kept, as NMS is per class
+
+    top_k_case = np.copy(predictions[:1])
+    top_k_case[..., :4] = 0.0
+    top_k_case[..., 4:] = -12.0
+    p3_places = ((0, 0), (0, 11), (7, 0), (7, 11), (3, 5), (0, 5), (7, 5))
+    for score, (row, col) in zip((0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6), p3_places):
+        top_k_case[0, at(0, row, col, 4), 4 + 2] = _logit(score)
+    top_k_case[0, at(1, 2, 2, 4), 4 + 2] = _logit(0.5)
+    return height, width, predictions, top_k_case
+
+
+def _select(boxes, scores, height, width, top_k, mistake):
+    """Candidates (boxes, scores, classes) of each level: the reference's top-k, or a mistaken one."""
+    if mistake is None:
+        return [np.asarray(x) for x in top_candidates(boxes, scores, height, width, top_k)]
+    num_classes = scores.shape[-1]
+    picked_boxes, picked_scores, picked_classes = [], [], []
+    start = 0
+    for count in anchors_per_level(height, width):
+        level_boxes, level_scores = boxes[:, start:start + count], scores[:, start:start + count]
+        start += count
+        if mistake == "per_anchor_max":
+            flat, classes_of = level_scores.max(-1), level_scores.argmax(-1)
+        else:
+            flat = level_scores.reshape(len(scores), -1)
+        order = np.argsort(-flat, axis=-1, kind="stable")[:, :min(top_k, flat.shape[-1])]
+        if mistake == "per_anchor_max":
+            anchor, classes = order, np.take_along_axis(classes_of, order, axis=-1)
+        else:  # "swapped_index": index % K taken as the anchor, index // K as the class
+            anchor, classes = order % num_classes, order // num_classes
+        picked_boxes.append(np.take_along_axis(level_boxes, anchor[..., None], axis=1))
+        picked_scores.append(np.take_along_axis(flat, order, axis=-1))
+        picked_classes.append(classes)
+    return [np.concatenate(parts, axis=1) for parts in (picked_boxes, picked_scores, picked_classes)]
+
+
+def _nms(boxes, scores, classes, num_classes, max_detections, class_wise=True, clip_boxes=False):
+    """TensorFlow's combined NMS, per class (as the reference) or with every candidate in one class; then the
+    kept candidates' classes are found again by their scores, which the check's images keep distinct."""
+    if not class_wise:
+        nmsed = tf.image.combined_non_max_suppression(
+            boxes[:, :, None, :], scores[..., None], max_detections, max_detections, NMS_IOU_THRESHOLD,
+            SCORE_THRESHOLD, clip_boxes=clip_boxes)
+        found_scores = nmsed.nmsed_scores.numpy()
+        match = np.abs(found_scores[:, :, None] - scores[:, None, :]).argmin(-1)
+        return (nmsed.nmsed_boxes.numpy(), found_scores, np.take_along_axis(classes, match, axis=1),
+                nmsed.valid_detections.numpy())
+    class_scores = scores[..., None] * (classes[..., None] == np.arange(num_classes))  # no row for a class ≥ K
+    nmsed = tf.image.combined_non_max_suppression(
+        boxes[:, :, None, :].astype(np.float32), class_scores.astype(np.float32), max_detections, max_detections,
+        NMS_IOU_THRESHOLD, SCORE_THRESHOLD, clip_boxes=clip_boxes)
+    return (nmsed.nmsed_boxes.numpy(), nmsed.nmsed_scores.numpy(), nmsed.nmsed_classes.numpy().astype(int),
+            nmsed.valid_detections.numpy())
+
+
+def _decode_with(predictions, height, width, *, scores=tf.sigmoid, select=None, clip="before", limits="xy",
+                 nms="class_wise"):
+    """Inference at the paper's settings with one optional mistake, from the reference's pieces (decode,
+    top-k per level) and TensorFlow's NMS."""
+    num_classes = predictions.shape[-1] - 4
+    anchors = generate_anchors(height, width)
+    boxes = np.asarray(decode(anchors[None], predictions[..., :4]))
+    size = [width, height, width, height] if limits == "xy" else [height, width, height, width]
+    if clip in ("before", "unit"):
+        boxes = np.clip(boxes, 0.0, np.array(size, np.float32))
+    probabilities = np.asarray(scores(tf.convert_to_tensor(predictions[..., 4:], tf.float32)))
+    candidates = _select(boxes, probabilities, height, width, TOP_K_PER_LEVEL, select)
+    if nms == "none":
+        candidate_boxes, candidate_scores, candidate_classes = candidates
+        order = np.argsort(-candidate_scores, axis=-1, kind="stable")[:, :MAX_DETECTIONS]
+        top_scores = np.take_along_axis(candidate_scores, order, axis=1)
+        keep = top_scores > SCORE_THRESHOLD
+        result = [np.take_along_axis(candidate_boxes, order[..., None], axis=1) * keep[..., None], top_scores * keep,
+                  np.take_along_axis(candidate_classes, order, axis=1) * keep, keep.sum(-1)]
+    else:
+        result = list(_nms(*candidates, num_classes, MAX_DETECTIONS, class_wise=nms == "class_wise",
+                           clip_boxes=clip == "unit"))
+    if clip == "after":
+        result[0] = np.clip(result[0], 0.0, np.array(size, np.float32))
+    return result
+
+
+DECODE_VARIANTS = (
+    Variant(DECODE_SOFTMAX, lambda p, h, w: _decode_with(p, h, w, scores=tf.nn.softmax)),
+    Variant(DECODE_SWAPPED_INDEX, lambda p, h, w: _decode_with(p, h, w, select="swapped_index")),
+    Variant(DECODE_PER_ANCHOR_MAX, lambda p, h, w: _decode_with(p, h, w, select="per_anchor_max")),
+    Variant(DECODE_RAW_ANCHORS, lambda p, h, w: _reference_detections(_without_deltas(p), h, w)),
+    Variant(DECODE_NO_NMS, lambda p, h, w: _decode_with(p, h, w, nms="none")),
+    Variant(DECODE_CLASS_AGNOSTIC, lambda p, h, w: _decode_with(p, h, w, nms="class_agnostic")),
+    Variant(DECODE_CLIP_AFTER_NMS, lambda p, h, w: _decode_with(p, h, w, clip="after")),
+    Variant(DECODE_NO_CLIP, lambda p, h, w: _decode_with(p, h, w, clip="none")),
+    Variant(DECODE_UNIT_CLIP, lambda p, h, w: _decode_with(p, h, w, clip="unit")),
+    Variant(DECODE_CLIP_SWAPPED, lambda p, h, w: _decode_with(p, h, w, limits="yx")),
+    Variant(DECODE_FIRST_IMAGE, lambda p, h, w: _reference_detections(np.repeat(p[:1], len(p), axis=0), h, w)),
+)
+"""Inference with one mistake made, tried in this order."""
+
+
+def _reference_detections(predictions, height, width, **options):
+    return [np.asarray(x) for x in reference_decode(predictions, height, width, **options)]
+
+
+def _without_deltas(predictions):
+    """The predictions with every box delta 0: each decoded box is its anchor."""
+    return np.where(np.arange(predictions.shape[-1]) < 4, 0.0, predictions).astype(np.float32)
+
+
+def _detections(result, what):
+    """``(boxes, scores, classes, num_detections)`` as NumPy arrays from a Detections-like result."""
+    __tracebackhide__ = True  # noqa: F841
+    names = ("boxes", "scores", "classes", "num_detections")
+    if all(hasattr(result, name) for name in names):
+        parts = tuple(getattr(result, name) for name in names)
+    elif isinstance(result, (tuple, list)) and len(result) == 4:
+        parts = tuple(result)
+    else:
+        fail(DECODE_RETURNS, what=what, found=describe(result))
+    return [as_array(part, f"Detections.{name}") for part, name in zip(parts, names)]
+
+
+def _per_image(parts):
+    """Each image's detections (boxes, scores, classes), best first."""
+    boxes, scores, classes, counts = parts
+    images = []
+    for image in range(len(counts)):
+        n = int(counts[image])
+        order = np.argsort(-scores[image, :n], kind="stable")
+        images.append((boxes[image, :n][order], scores[image, :n][order], classes[image, :n][order].astype(int)))
+    return images
+
+
+def _same_detections(found, expected):
+    found, expected = _per_image(found), _per_image(expected)
+    return len(found) == len(expected) and all(
+        len(f[1]) == len(e[1]) and np.array_equal(f[2], e[2]) and close(f[1], e[1], atol=1e-4)
+        and close(f[0], e[0], atol=1e-2) for f, e in zip(found, expected))
+
+
+def _check_shapes(parts, batch, max_detections, what):
+    __tracebackhide__ = True  # noqa: F841
+    boxes, scores, classes, counts = parts
+    expected = [(batch, max_detections, 4), (batch, max_detections), (batch, max_detections), (batch,)]
+    found = [part.shape for part in parts]
+    if found == expected:
+        return
+    if boxes.ndim >= 1 and boxes.shape[0] == 1 and batch > 1:
+        fail(DECODE_BATCH_ONE, what=what, found=1, expected=batch)
+    fail(DECODE_SHAPES, what=what, boxes=expected[0], scores=expected[1], count=expected[3],
+         found=", ".join(str(shape) for shape in found))
+
+
+def _few(values, limit=8):
+    """A short list for a message: the first ``limit`` values, then an ellipsis."""
+    values = np.asarray(values).tolist()
+    return str(values[:limit])[:-1] + (", …]" if len(values) > limit else "]")
+
+
+def _report_difference(found, expected, what):
+    __tracebackhide__ = True  # noqa: F841
+    for image, (f, e) in enumerate(zip(_per_image(found), _per_image(expected))):
+        if len(f[1]) != len(e[1]) or not np.array_equal(f[2], e[2]):
+            fail(DECODE_COUNT_DIFFERS, what=what, image=image, expected=len(e[1]), classes=_few(e[2]),
+                 found=len(f[1]), found_classes=_few(f[2]))
+        if not close(f[1], e[1], atol=1e-4):
+            fail(DECODE_SCORES_DIFFER, what=what, image=image, expected=_few(np.round(e[1], 3)),
+                 found=_few(np.round(f[1], 3)))
+        if not close(f[0], e[0], atol=1e-2):
+            fail(DECODE_BOXES_DIFFER, what=what, image=image, expected=_few(np.round(e[0], 1), 3),
+                 found=_few(np.round(f[0], 1), 3))
+
+
+def _check_main_case(decode_detections, height, width, predictions):
+    __tracebackhide__ = True  # noqa: F841
+    what = f"decode_detections(predictions, {height}, {width})"
+    found = _detections(call_learner(what, decode_detections, predictions, height, width), what)
+    _check_shapes(found, len(predictions), MAX_DETECTIONS, what)
+    expected = _reference_detections(predictions, height, width)
+    if _same_detections(found, expected):
+        return
+    for boxes, scores, _ in _per_image(found):
+        low = scores[scores <= SCORE_THRESHOLD]
+        expect(not len(low), DECODE_BELOW_THRESHOLD, what=what, score=float(low[0]) if len(low) else 0.0)
+    variant = first_match(found, DECODE_VARIANTS, _same_detections, predictions, height, width)
+    if variant is not None:
+        fail(variant.cause, what=what)
+    _report_difference(found, expected, what)
+
+
+def _check_top_k(decode_detections, height, width, top_k_case):
+    __tracebackhide__ = True  # noqa: F841
+    what = f"decode_detections(predictions, {height}, {width}, top_k_per_level=2)"
+    found = _detections(call_learner(what, decode_detections, top_k_case, height, width, top_k_per_level=2), what)
+    expected = _reference_detections(top_k_case, height, width, top_k_per_level=2)
+    if _same_detections(found, expected):
+        return
+    details = dict(what=what, expected=int(expected[3][0]), found=int(found[3][0]))
+    everything = reference_decode(top_k_case, height, width)
+    if details["found"] == 2:
+        fail(DECODE_TOP_K_GLOBAL, **details)
+    if details["found"] == int(everything.num_detections[0]):
+        fail(DECODE_TOP_K_IGNORED, **details)
+    fail(DECODE_TOP_K_DIFFERS, **details)
+
+
+@check
+def TEST_DECODE(decode_detections):
+    """Inference: sigmoid scores, 0.05 threshold, top-k per level, decoding, clipping and class-wise NMS."""
+    __tracebackhide__ = True  # noqa: F841
+    height, width, predictions, top_k_case = decode_case()
+    _check_main_case(decode_detections, height, width, predictions)
+    _check_top_k(decode_detections, height, width, top_k_case)
+    what = f"decode_detections(predictions, {height}, {width}, max_detections=2)"
+    found = _detections(call_learner(what, decode_detections, predictions, height, width, max_detections=2), what)
+    expect(found[0].shape[1:] == (2, 4) and np.all(found[3] <= 2), DECODE_MAX_DETECTIONS, what=what,
+           expected=(len(predictions), 2, 4), found=found[0].shape, found_count=found[3].astype(int).tolist())
+    passed(f"TEST_DECODE passed: sigmoid scores, threshold {SCORE_THRESHOLD:g}, top-k per level, decoding, "
+           f"clipping before NMS and class-wise NMS at IoU {NMS_IOU_THRESHOLD:g}, for a batch of images.")

@@ -1,0 +1,24 @@
+"""The size deltas are relative differences, w / w_a − 1, not logarithms."""
+from retinanet._tf import tf
+from retinanet.boxes import decode
+
+CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_no_log", "not logarithms"
+
+
+def to_centre_size(boxes):
+    return tf.concat([(boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]], axis=-1)
+
+
+BOX_VARIANCES = tf.constant([0.1, 0.1, 0.2, 0.2])
+
+
+def encode(anchors, boxes):
+    anchors = to_centre_size(tf.convert_to_tensor(anchors, tf.float32))
+    boxes = to_centre_size(tf.convert_to_tensor(boxes, tf.float32))
+    centre_deltas = (boxes[..., :2] - anchors[..., :2]) / anchors[..., 2:]
+    size_deltas = boxes[..., 2:] / anchors[..., 2:] - 1.0
+    return tf.concat([centre_deltas, size_deltas], axis=-1) / BOX_VARIANCES
+
+
+def arguments():
+    return encode, decode

@@ -1,0 +1,24 @@
+"""log(w_a / w) instead of log(w / w_a)."""
+from retinanet._tf import tf
+from retinanet.boxes import decode
+
+CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_size_inverted", "dw = log(w / w_a)"
+
+
+def to_centre_size(boxes):
+    return tf.concat([(boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]], axis=-1)
+
+
+BOX_VARIANCES = tf.constant([0.1, 0.1, 0.2, 0.2])
+
+
+def encode(anchors, boxes):
+    anchors = to_centre_size(tf.convert_to_tensor(anchors, tf.float32))
+    boxes = to_centre_size(tf.convert_to_tensor(boxes, tf.float32))
+    centre_deltas = (boxes[..., :2] - anchors[..., :2]) / anchors[..., 2:]
+    size_deltas = tf.math.log(anchors[..., 2:] / boxes[..., 2:])
+    return tf.concat([centre_deltas, size_deltas], axis=-1) / BOX_VARIANCES
+
+
+def arguments():
+    return encode, decode

@@ -1,0 +1,39 @@
+"""No NMS: the best candidates above the threshold are returned as they are."""
+from retinanet._tf import tf
+from retinanet.anchors import anchors_per_level, generate_anchors
+from retinanet.boxes import decode
+from retinanet.postprocess import Detections
+
+CHECK, CAUSE, KEYWORD = "TEST_DECODE", "decode.no_nms", "apply non-maximum suppression"
+
+
+def decode_detections(predictions, image_height, image_width, score_threshold=0.05, top_k_per_level=1000,
+                      nms_iou_threshold=0.5, max_detections=100):
+    predictions = tf.convert_to_tensor(predictions, tf.float32)
+    num_classes = predictions.shape[-1] - 4
+    anchors = generate_anchors(image_height, image_width)
+    limits = tf.constant([image_width, image_height, image_width, image_height], tf.float32)
+    boxes = tf.clip_by_value(decode(anchors[None], predictions[..., :4]), 0.0, limits)
+    scores = tf.sigmoid(predictions[..., 4:])
+    batch = tf.shape(scores)[0]
+    level_boxes, level_scores, level_classes = [], [], []
+    start = 0
+    for count in anchors_per_level(image_height, image_width):
+        flat = tf.reshape(scores[:, start:start + count], [batch, -1])
+        top_scores, top_indices = tf.math.top_k(flat, k=min(top_k_per_level, count * num_classes))
+        level_boxes.append(tf.gather(boxes[:, start:start + count], top_indices // num_classes, batch_dims=1))
+        level_scores.append(top_scores)
+        level_classes.append(top_indices % num_classes)
+        start += count
+    candidate_boxes = tf.concat(level_boxes, axis=1)
+    candidate_scores, candidate_classes = tf.concat(level_scores, axis=1), tf.concat(level_classes, axis=1)
+    top_scores, order = tf.math.top_k(candidate_scores, k=max_detections)
+    kept = top_scores > score_threshold
+    nms_boxes = tf.where(kept[..., None], tf.gather(candidate_boxes, order, batch_dims=1), 0.0)
+    nms_classes = tf.where(kept, tf.gather(candidate_classes, order, batch_dims=1), 0)
+    valid = tf.reduce_sum(tf.cast(kept, tf.int32), axis=-1)
+    return Detections(nms_boxes, tf.where(kept, top_scores, 0.0), nms_classes, valid)
+
+
+def arguments():
+    return (decode_detections,)

@@ -1,0 +1,16 @@
+"""log(p_t + ε) with ε = 1e-7: finite, but capped for confident mistakes."""
+from retinanet._tf import tf
+
+CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.capped", "clipped or ε-shifted log(p_t)"
+
+
+def sigmoid_focal_loss(labels, logits, alpha=0.25, gamma=2.0):
+    labels, logits = tf.convert_to_tensor(labels, tf.float32), tf.convert_to_tensor(logits, tf.float32)
+    p = tf.sigmoid(logits)
+    p_t = labels * p + (1 - labels) * (1 - p)
+    alpha_t = labels * alpha + (1 - labels) * (1 - alpha)
+    return -alpha_t * (1 - p_t) ** gamma * tf.math.log(p_t + 1e-7)
+
+
+def arguments():
+    return (sigmoid_focal_loss,)

@@ -1,0 +1,20 @@
+"""The top-down map is multiplied with the lateral map instead of added to it."""
+from retinanet._tf import tf
+from retinanet.fpn import FeaturePyramidNetwork as Reference
+
+CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.level_differs", "P3 differs from the reference"
+
+
+class FeaturePyramidNetwork(Reference):
+    def call(self, images, training=False):
+        c3, c4, c5 = self.backbone(images, training=training)
+        lateral5 = self.conv_c5_1x1(c5)
+        merged4 = self.conv_c4_1x1(c4) * self.upsample_2x(lateral5)
+        merged3 = self.conv_c3_1x1(c3) * self.upsample_2x(merged4)
+        p6 = self.conv_c6_3x3(c5)
+        return (self.conv_c3_3x3(merged3), self.conv_c4_3x3(merged4), self.conv_c5_3x3(lateral5), p6,
+                self.conv_c7_3x3(tf.nn.relu(p6)))
+
+
+def arguments():
+    return (FeaturePyramidNetwork,)

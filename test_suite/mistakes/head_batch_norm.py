@@ -1,0 +1,20 @@
+"""A BatchNormalization layer after every hidden convolution, which the paper's subnets do not have."""
+from retinanet._tf import keras
+
+CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.parameters", "nothing else"
+
+
+def build_head(output_filters, bias_initializer="zeros"):
+    init = keras.initializers.RandomNormal(stddev=0.01)
+    head = keras.Sequential([keras.Input(shape=[None, None, 256])])
+    for _ in range(4):
+        head.add(keras.layers.Conv2D(256, 3, padding="same", kernel_initializer=init))
+        head.add(keras.layers.BatchNormalization())
+        head.add(keras.layers.ReLU())
+    head.add(keras.layers.Conv2D(output_filters, 3, padding="same", kernel_initializer=init,
+                                 bias_initializer=bias_initializer))
+    return head
+
+
+def arguments():
+    return (build_head,)

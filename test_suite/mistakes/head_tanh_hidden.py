@@ -1,0 +1,18 @@
+"""tanh instead of ReLU after the hidden convolutions."""
+from retinanet._tf import keras
+
+CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.behaviour", "differs from 4 × (3×3 conv"
+
+
+def build_head(output_filters, bias_initializer="zeros"):
+    init = keras.initializers.RandomNormal(stddev=0.01)
+    head = keras.Sequential([keras.Input(shape=[None, None, 256])])
+    for _ in range(4):
+        head.add(keras.layers.Conv2D(256, 3, padding="same", activation="tanh", kernel_initializer=init))
+    head.add(keras.layers.Conv2D(output_filters, 3, padding="same", kernel_initializer=init,
+                                 bias_initializer=bias_initializer))
+    return head
+
+
+def arguments():
+    return (build_head,)

@@ -1,0 +1,18 @@
+"""The intersection keeps a trailing axis (reduce_prod with keepdims): (N, M, 1)."""
+from retinanet._tf import tf
+
+CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.shape", "pairwise matrix of shape (N, M)"
+
+
+def iou(boxes_a, boxes_b):
+    a, b = tf.convert_to_tensor(boxes_a, tf.float32), tf.convert_to_tensor(boxes_b, tf.float32)
+    top_left = tf.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = tf.minimum(a[:, None, 2:], b[None, :, 2:])
+    intersection = tf.reduce_prod(tf.maximum(bottom_right - top_left, 0.0), axis=-1, keepdims=True)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return tf.math.divide_no_nan(intersection, (area_a[:, None] + area_b[None, :])[..., None] - intersection)
+
+
+def arguments():
+    return (iou,)

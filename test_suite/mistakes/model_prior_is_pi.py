@@ -1,0 +1,22 @@
+"""π itself used as the bias instead of its logit."""
+from retinanet._tf import keras
+from retinanet.fpn import FeaturePyramidNetwork
+from retinanet.heads import build_head
+from retinanet.model import RetinaNet as Reference
+
+from course_checks.architecture import small_backbone
+
+CHECK, CAUSE, KEYWORD = "TEST_RETINANET", "model.prior_is_pi", "π = 0.01 itself"
+
+
+class RetinaNet(Reference):
+    def __init__(self, num_classes, backbone=None):
+        keras.Model.__init__(self, name="RetinaNet")
+        self.num_classes = num_classes
+        self.fpn = FeaturePyramidNetwork(backbone)
+        self.cls_head = build_head(9 * num_classes, bias_initializer=keras.initializers.Constant(0.01))
+        self.box_head = build_head(9 * 4)
+
+
+def arguments():
+    return (RetinaNet(num_classes=3, backbone=small_backbone()),)

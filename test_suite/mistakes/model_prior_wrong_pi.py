@@ -1,0 +1,25 @@
+"""The prior bias computed for π = 0.1 instead of 0.01."""
+import numpy as np
+
+from retinanet._tf import keras
+from retinanet.fpn import FeaturePyramidNetwork
+from retinanet.heads import build_head
+from retinanet.model import RetinaNet as Reference
+
+from course_checks.architecture import small_backbone
+
+CHECK, CAUSE, KEYWORD = "TEST_RETINANET", "model.prior_wrong", "found values around -2.197"
+
+
+class RetinaNet(Reference):
+    def __init__(self, num_classes, backbone=None):
+        keras.Model.__init__(self, name="RetinaNet")
+        self.num_classes = num_classes
+        self.fpn = FeaturePyramidNetwork(backbone)
+        prior_bias = -np.log((1 - 0.1) / 0.1)
+        self.cls_head = build_head(9 * num_classes, bias_initializer=keras.initializers.Constant(prior_bias))
+        self.box_head = build_head(9 * 4)
+
+
+def arguments():
+    return (RetinaNet(num_classes=3, backbone=small_backbone()),)
