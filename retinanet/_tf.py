@@ -1,10 +1,11 @@
-"""Import TensorFlow quietly.
+"""Import TensorFlow quietly: what learners, ``tests.py`` and the package's TensorFlow-only edges import.
 
 TensorFlow 2.21 prints several INFO lines (CUDA stubs, oneDNN) to the process's stderr *before* its
 logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them. Those lines alarm learners and
-make nbgrader score a test cell as failed, so every module of the package imports TensorFlow from here:
-the first import runs with file descriptor 2 pointed at ``/dev/null``. Errors still surface as Python
-exceptions.
+make nbgrader score a test cell as failed, so TensorFlow is imported from here (also by
+:mod:`retinanet._keras` on the TensorFlow backend): the first import runs with file descriptor 2 pointed
+at ``/dev/null``. Errors still surface as Python exceptions. The backend-neutral core never imports this
+module on another backend.
 """
 
 import os

@@ -46,8 +46,9 @@ def add_arguments(parser):
     parser.add_argument("--pipeline-batches", type=int, default=40, help="timed input-pipeline batches (default 40)")
     parser.add_argument("--workers", type=int, default=None, help="pipeline threads (default: the CPU count)")
     parser.add_argument("--inference", default=None,
-                        help="inference cases backbone:size, comma-separated, or none (default light:512,resnet50:512 "
-                             "on a CPU; resnet50:512,resnet50:800 on an accelerator)")
+                        help="inference cases backbone:size[:precision], comma-separated, or none (default "
+                             "light:512,resnet50:512 on a CPU; resnet50:512 and resnet50:800 on an accelerator, in "
+                             "float32 and bfloat16)")
     parser.add_argument("--inference-runs", type=int, default=10, help="timed inference runs (default 10)")
     parser.add_argument("--data-root", default=os.path.join("data", "shapes"), help="embedded data for the pipeline")
     parser.add_argument("--output", help="JSON path (default benchmarks/<device>.json)")
@@ -188,18 +189,23 @@ def benchmark_pipeline(data_root, image_size, batch_size, batches, workers):
             "images_per_second": round(batches * batch_size / seconds, 1)}
 
 
-def benchmark_inference(backbone, image_size, runs, score_threshold, num_classes=INFERENCE_CLASSES):
+def benchmark_inference(backbone, image_size, runs, score_threshold, precision="float32",
+                        num_classes=INFERENCE_CLASSES):
     """Milliseconds per image (batch 1, ``uint8`` from the host) for the network plus decoding and NMS."""
     from retinanet.detector import InferenceModel
     from retinanet.postprocess import SCORE_THRESHOLD
-    from retinanet.train import build_detector
+    from retinanet.train import build_detector, dtype_policy
 
     keras.utils.set_random_seed(0)
-    detector = build_detector(num_classes, image_size, backbone, backbone_weights="none")
-    if score_threshold != SCORE_THRESHOLD:  # "every candidate": scores far above any threshold
-        prior = detector.retinanet.cls_head.layers[-1].bias
-        prior.assign(np.zeros(prior.shape, np.float32))
-    inference = InferenceModel(detector)
+    keras.mixed_precision.set_dtype_policy(dtype_policy("off" if precision == "float32" else precision))
+    try:
+        detector = build_detector(num_classes, image_size, backbone, backbone_weights="none")
+        if score_threshold != SCORE_THRESHOLD:  # "every candidate": scores far above any threshold
+            prior = detector.retinanet.cls_head.layers[-1].bias
+            prior.assign(np.zeros(prior.shape, np.float32))
+        inference = InferenceModel(detector)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
     image = np.random.default_rng(0).integers(0, 256, (1, image_size, image_size, 3), dtype=np.uint8)
     for _ in range(3):
         inference.detect(image)
@@ -207,6 +213,7 @@ def benchmark_inference(backbone, image_size, runs, score_threshold, num_classes
     for _ in range(runs):
         detections = inference.detect(image)
     return {"backbone": backbone, "image_size": image_size, "batch_size": 1, "classes": num_classes,
+            "precision": precision,
             "candidates": "paper (score > 0.05)" if score_threshold == SCORE_THRESHOLD else "all (untrained prior 0.5)",
             "detections": int(detections["num_detections"][0]),
             "milliseconds_per_image": round(1000 * (time.perf_counter() - started) / runs, 2)}
@@ -253,12 +260,13 @@ def run_benchmark(args):
               f"({report['input_pipeline']['workers']} threads)", flush=True)
     default_inference = "resnet50:512,resnet50:800" if on_accelerator else "light:512,resnet50:512"
     report["inference"] = []
-    for backbone, size in _cases(args.inference, default_inference, ("backbone", "size")):
-        for threshold in (SCORE_THRESHOLD, -1.0):
-            row = benchmark_inference(backbone, size, args.inference_runs, threshold)
-            report["inference"].append(row)
-            print(f"inference {backbone:8s} {size} px, {row['candidates']}: {row['milliseconds_per_image']:.2f} "
-                  f"ms/image incl. NMS", flush=True)
+    for backbone, size, precision in _cases(args.inference, default_inference, ("backbone", "size"), "precision"):
+        for precision in (precision,) if precision else default_precisions:
+            for threshold in (SCORE_THRESHOLD, -1.0):
+                row = benchmark_inference(backbone, size, args.inference_runs, threshold, precision)
+                report["inference"].append(row)
+                print(f"inference {backbone:8s} {size} px {precision:8s} {row['candidates']}: "
+                      f"{row['milliseconds_per_image']:.2f} ms/image incl. NMS", flush=True)
     report["peak_memory_mib"] = round(peak_memory_mib(), 1)
     report["peak_memory_kind"] = "accelerator allocator peak" if on_accelerator else "process resident set (ru_maxrss)"
     report["load_average_after"] = os.getloadavg()

@@ -8,7 +8,7 @@ and, with the weights copied or saved and loaded, compute the same outputs; a wh
 import numpy as np
 import pytest
 
-from retinanet._tf import keras
+from retinanet._keras import keras
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head, prior_bias
 from retinanet.losses import DetectionLoss
