@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv demo test lock clean lab exercises grade
+.PHONY: help venv demo test lock clean lab exercises grade sandbox
 
 COURSE_ASSIGNMENTS := 01-architecture 02-focal-loss 03-anchors 04-training
 
@@ -46,9 +46,15 @@ SUBMISSIONS ?= submitted
 GRADES ?= grading
 
 # Autograde every submission in $(SUBMISSIONS) (nbgrader layout or an LMS export) into $(GRADES)/:
-# grades.csv, gradebook.db, feedback/. Extra options (--assignment, --jobs, ...): GRADE_ARGS="...".
+# grades.csv, gradebook.db, feedback/. Extra options (--assignment, --student, --jobs, ...): GRADE_ARGS="...".
+# Kernels run in bubblewrap's sandbox (`make sandbox` installs it).
 grade: $(INSTALLED)  ## Autograde a class: SUBMISSIONS=dir GRADES=dir (see README, Instructors)
-	$(BIN)/python -m retinanet.grading --course . --submissions "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
+	$(BIN)/python -m autograder grade --course . --submissions "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
+
+# The grading sandbox is Debian's bubblewrap package (apt needs root; skipped when bwrap is there).
+sandbox:  ## Install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)
+	@command -v bwrap >/dev/null || { apt-get update && apt-get install -y bubblewrap; }
+	@bwrap --version
 
 lock: $(INSTALLED)  ## Re-pin every installed package into requirements.lock
 	{ sed -n '1,2p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new

@@ -24,7 +24,12 @@ c.CourseDirectory.release_directory = "exercises"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Autograding (per-cell timeout suited to TensorFlow, TensorFlow's stderr noise ignored, deleted test
-# cells restored, hidden tests kept out of feedback): one file shared with `make grade`'s grading folders.
-# Points per graded cell are in the solution notebooks' nbgrader metadata.
-load_subconfig(os.path.join(os.path.dirname(os.path.abspath(__file__)), "retinanet", "grading", "autograde_config.py"))  # noqa: F821,E501
+# Autograding (sandboxed kernels, hidden tests run last and never shown, checks that cannot be rebound,
+# per-cell timeout suited to TensorFlow, TensorFlow's stderr noise ignored): one file shared with
+# `make grade`'s grading folders. Points per graded cell are in the solution notebooks' nbgrader metadata.
+load_subconfig(os.path.join(c.CourseDirectory.root, "autograder", "autograde_config.py"))  # noqa: F821
+
+# What a graded kernel may read besides the Python environment (autograder/sandbox.py): the checks, in
+# its working folder, and the reference package they compare with (learner code importing it is flagged).
+c.Sandbox.work_files = {"tests.py": os.path.join(c.CourseDirectory.root, "tests.py")}
+c.Sandbox.packages = ["retinanet"]

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from retinanet.grading.driver import grade_class
-from retinanet.grading.sandbox import Limits
+from autograder.driver import grade_class
+from autograder.sandbox import Limits
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSIGNMENT, NOTEBOOK = "01-architecture", "architecture"
@@ -44,21 +44,21 @@ def graded(tmp_path_factory):
         folder.mkdir(parents=True)
         nbformat.write(nb, str(folder / (NOTEBOOK + ".ipynb")))
     out = str(base / "out")
-    outcomes, summary = grade_class(REPOSITORY, str(base / "submitted"), out, limits=Limits(wall_seconds=600),
-                                    progress=False)
-    return out, {o.student: o for o in outcomes}
+    records, _ = grade_class(REPOSITORY, str(base / "submitted"), out, limits=Limits(wall_seconds=600),
+                             progress=False)
+    return out, {r.student: r for r in records}
 
 
 def test_correct_submission_gets_full_marks_and_untouched_gets_zero(graded):
-    out, outcomes = graded
+    out, records = graded
     with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db")) as gb:
         max_score = gb.find_assignment(ASSIGNMENT).max_score
         assert max_score > 0
         assert gb.find_submission(ASSIGNMENT, "correct").score == max_score
         assert gb.find_submission(ASSIGNMENT, "untouched").score == 0
         assert gb.find_submission(ASSIGNMENT, "borrowed").score == 0
-    assert (outcomes["correct"].status, outcomes["untouched"].status) == ("ok", "ok")
-    assert outcomes["borrowed"].status == "uses-reference"
+    assert (records["correct"].status, records["untouched"].status) == ("ok", "ok")
+    assert records["borrowed"].status == "uses-reference"
 
 
 def test_course_feedback_hides_hidden_tests(graded):

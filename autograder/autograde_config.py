@@ -1,12 +1,26 @@
 """The course's autograding settings: an nbgrader (traitlets) config file, not a module to import.
 
 The course's ``nbgrader_config.py`` loads it with ``load_subconfig``, and every grading folder the
-driver writes loads the course's config, so manual ``nbgrader`` commands and ``make grade`` behave alike.
-Points per graded cell live in the notebooks' nbgrader metadata (set in ``solutions/``); these are the
-execution and feedback settings.
+driver writes loads the course's config, so a plain ``nbgrader autograde`` / ``generate_feedback`` and
+``make grade`` behave alike: sandboxed kernels, hidden tests deferred, checks re-bound, outputs capped,
+hidden tests never in feedback. Points per graded cell live in the notebooks' nbgrader metadata (set in
+``solutions/``); what the sandbox mounts for the course (``c.Sandbox.packages``, ``c.Sandbox.work_files``)
+is set in the course's ``nbgrader_config.py``.
 """
 
 c = get_config()  # noqa: F821 (provided by the traitlets config loader)
+
+# Execution: nbgrader's steps, with GuardedExecute (autograder/execute.py) in place of Execute and
+# OutputCaps (autograder/outputs.py) after LimitOutput.
+c.Autograde.autograde_preprocessors = [
+    "autograder.execute.GuardedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbgrader.preprocessors.LimitOutput",
+    "autograder.outputs.OutputCaps",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Per cell. Building a ResNet50 or a training step on a 2-core CPU takes tens of seconds, not the
 # default 30; the grading CLI's --cell-timeout overrides it.
@@ -28,12 +42,13 @@ c.IgnorePattern.pattern = (
     r")"
 )
 
-# A flood of prints is cut to this many lines in the autograded notebook and the feedback.
+# A flood of prints is cut to this many lines; OutputCaps caps sizes and drops HTML/JavaScript outputs.
 c.LimitOutput.max_lines = 1000
 
-# Feedback never shows hidden tests (nbgrader 0.9 renders them otherwise): see feedback.py.
+# Feedback: the learner's view (autograder/feedback.py): no hidden tests, no output of a kernel that
+# saw them, the grader's verdict per check.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "retinanet.grading.feedback.HideHiddenTests",
+    "autograder.feedback.LearnerView",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -1,0 +1,86 @@
+"""Command line: ``python -m autograder grade --submissions DIR --out DIR`` (``make grade``)."""
+
+import argparse
+import json
+import sys
+
+from .course import GradingError
+from .driver import grade_class
+from .intake import SubmissionError
+from .layouts import LAYOUTS
+from .sandbox import Limits
+
+
+def _shard(text):
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard wants I/N (e.g. 2/8), not {text!r}") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: I must be between 1 and N")
+    return index, count
+
+
+def _grade_arguments(parser):
+    defaults = Limits()
+    parser.add_argument("--submissions", required=True,
+                        help="nbgrader layout DIR/<student>/<assignment>/*.ipynb, or an LMS export of one "
+                        "assignment (Moodle, Canvas, Blackboard, or flat <student>[_anything].ipynb/.zip)")
+    parser.add_argument("--out", required=True, help="grading folder (created; reruns update it)")
+    parser.add_argument("--course", default=".", help="the course repository (default: .)")
+    parser.add_argument("--assignment", action="append",
+                        help="grade only this assignment (repeatable; default: every submitted one)")
+    parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    parser.add_argument("--shard", type=_shard, help="I/N: grade only shard I of N of the students")
+    parser.add_argument("--layout", choices=("auto",) + LAYOUTS, default="auto")
+    parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
+    parser.add_argument("--wall-seconds", type=int, default=defaults.wall_seconds,
+                        help=f"per submission: one student's assignment (default {defaults.wall_seconds})")
+    parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout,
+                        help=f"per notebook cell (default {defaults.cell_timeout})")
+    parser.add_argument("--memory-gb", type=float, default=defaults.memory_gb,
+                        help=f"per kernel (default {defaults.memory_gb})")
+    parser.add_argument("--cpu-seconds", type=int, default=defaults.cpu_seconds,
+                        help=f"CPU time per kernel (default {defaults.cpu_seconds})")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run kernels without bubblewrap: only for notebooks you trust (your own solutions)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _grade(args):
+    limits = Limits(wall_seconds=args.wall_seconds, cell_timeout=args.cell_timeout, memory_gb=args.memory_gb,
+                    cpu_seconds=args.cpu_seconds)
+    records, summary = grade_class(
+        args.course, args.submissions, args.out, assignments=args.assignment, students=args.student,
+        shard=args.shard, layout=args.layout, jobs=args.jobs, limits=limits, sandboxed=not args.no_sandbox,
+        progress=not args.quiet)
+    width = max([len(r.student) for r in records] + [7])
+    print(f"\n{'student':<{width}}  {'assignment':<18} {'score':>11}  status")
+    for r in sorted(records, key=lambda r: (r.student, r.assignment)):
+        print(f"{r.student:<{width}}  {r.assignment:<18} {r.score:>5g}/{r.max_score:<5g}  {r.status}")
+    print("\nSummary: " + json.dumps(summary, indent=1))
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m autograder",
+                                     description="Autograde a class with nbgrader, sandboxed and in parallel.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("grade", help="grade submissions into a grading folder: grades.csv, the class "
+                                "gradebook, feedback")
+    _grade_arguments(grade)
+    grade.set_defaults(run=_grade)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        args.run(args)
+    except (GradingError, SubmissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
