@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv demo test lock clean lab exercises grade sandbox
+.PHONY: help venv demo test lock clean lab exercises grade sandbox images
 
 COURSE_ASSIGNMENTS := 01-architecture 02-focal-loss 03-anchors 04-training
 
@@ -55,6 +55,10 @@ grade: $(INSTALLED)  ## Autograde a class: SUBMISSIONS=dir GRADES=dir (see READM
 sandbox:  ## Install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)
 	@command -v bwrap >/dev/null || { apt-get update && apt-get install -y bubblewrap; }
 	@bwrap --version
+
+# The README's screenshots come from the browser tests; a plain test run writes them to a temporary folder.
+images: $(INSTALLED)  ## Refresh the screenshots in images/ (JupyterLab, in Chromium)
+	COURSE_SCREENSHOTS="$(CURDIR)/images" $(BIN)/python -m pytest test_suite/test_browser.py
 
 lock: $(INSTALLED)  ## Re-pin every installed package into requirements.lock
 	{ sed -n '1,2p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
