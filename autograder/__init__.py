@@ -1,7 +1,8 @@
 """Autograde a class with nbgrader: sandboxed, in parallel, hostile submissions included.
 
-``python -m autograder grade`` (``make grade``). The course's nbgrader config loads
-``autograde_config.py``, so a plain ``nbgrader autograde`` gets the same sandbox and protections.
+``python -m autograder grade|merge|export|schedule`` (``make grade``, ``make export``). The course's
+nbgrader config loads ``autograde_config.py``, so a plain ``nbgrader autograde`` gets the same sandbox
+and protections.
 
 =====================  ==============================================================================
 ``driver``             prepare the grading folder, grade submissions in parallel, merge, ``grades.csv``
@@ -17,7 +18,9 @@
 ``outputs``            caps on outputs; no HTML or JavaScript from learner code
 ``feedback``           the learner's view of a graded notebook; pages for ungraded submissions
 ``gradebook``          moving a submission's grades between nbgrader gradebooks
-``schedule``           due dates per assignment
+``schedule``           due dates and late policies per assignment (nbgrader's late-submission plugin)
+``export``             grades.csv, Canvas and Moodle CSVs, feedback packages per student
+``shards``             merging the grading folders of shards (``grade --shard i/n``)
 ``results``            statuses and the grades CSV
 ``course``             nbgrader's config and API on a course folder
 ``autograde_config``   nbgrader settings, loaded by the course's nbgrader_config.py

@@ -1,14 +1,26 @@
-"""Command line: ``python -m autograder grade --submissions DIR --out DIR`` (``make grade``)."""
+"""Command line: ``python -m autograder grade|merge|export|schedule`` (``make grade``, ``make exercises``).
+
+``grade``     grade submissions into a grading folder (``--student``, ``--assignment``, ``--shard i/n``)
+``merge``     merge the grading folders of shards into one
+``export``    grades.csv, Canvas and Moodle CSVs and per-student feedback packages from a grading folder
+``schedule``  write the course's due dates (``c.Schedule.due``) into its own gradebook, for plain nbgrader
+"""
 
 import argparse
 import json
+import os
 import sys
 
-from .course import GradingError
+from nbgrader.coursedir import CourseDirectory
+
+from .course import GradingError, load_config, put_environment_bin_on_path
 from .driver import grade_class
+from .export import export
 from .intake import SubmissionError
 from .layouts import LAYOUTS
 from .sandbox import Limits
+from .schedule import apply_due_dates, read_schedule
+from .shards import merge
 
 
 def _shard(text):
@@ -61,6 +73,35 @@ def _grade(args):
     print("\nSummary: " + json.dumps(summary, indent=1))
 
 
+def _merge(args):
+    count = merge(args.out, args.shards)
+    print(f"Merged {count} submissions from {len(args.shards)} shards into {args.out}; grades in "
+          f"{os.path.join(args.out, 'grades.csv')}")
+
+
+def _export(args):
+    if not os.path.isfile(os.path.join(args.out, "gradebook.db")):
+        raise GradingError(f"{args.out!r} is not a grading folder (no gradebook.db): grade into it first.")
+    for path in export(args.out):
+        print(path)
+
+
+def _schedule(args):
+    root = os.path.realpath(args.course)
+    config = load_config(root)
+    try:
+        dates, policies = read_schedule(config)
+    except ValueError as error:
+        raise GradingError(f"{error} (nbgrader_config.py)") from None
+    db_url = CourseDirectory(config=config, root=root).db_url
+    apply_due_dates(db_url, dates)
+    for assignment in sorted(set(dates) | set(policies)):
+        due = dates[assignment].isoformat() + " UTC" if assignment in dates else "no due date"
+        print(f"{assignment}: {due}, late policy {policies.get(assignment, 'LateSubmissionPlugin.penalty_method')}")
+    if not dates:
+        print("No due dates in c.Schedule.due (nbgrader_config.py): no submission is late.")
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m autograder",
                                      description="Autograde a class with nbgrader, sandboxed and in parallel.")
@@ -69,11 +110,22 @@ def parse_args(argv):
                                 "gradebook, feedback")
     _grade_arguments(grade)
     grade.set_defaults(run=_grade)
+    merging = commands.add_parser("merge", help="merge the grading folders of shards (grade --shard i/n)")
+    merging.add_argument("--out", required=True, help="the class's grading folder (created; merging again is safe)")
+    merging.add_argument("shards", nargs="+", help="the shards' grading folders")
+    merging.set_defaults(run=_merge)
+    exporting = commands.add_parser("export", help="grades.csv, Canvas and Moodle CSVs, feedback per student")
+    exporting.add_argument("--out", required=True, help="the grading folder (exports go to OUT/exports)")
+    exporting.set_defaults(run=_export)
+    schedule = commands.add_parser("schedule", help="write c.Schedule's due dates into the course's gradebook")
+    schedule.add_argument("--course", default=".", help="the course repository (default: .)")
+    schedule.set_defaults(run=_schedule)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    put_environment_bin_on_path()  # nbgrader's gradebook runs this environment's alembic
     try:
         args.run(args)
     except (GradingError, SubmissionError) as error:

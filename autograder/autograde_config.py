@@ -27,6 +27,9 @@ c.Autograde.autograde_preprocessors = [
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 
+# Late penalties: per assignment, from c.Schedule in the course's nbgrader_config.py (autograder/schedule.py).
+c.AssignLatePenalties.plugin_class = "autograder.schedule.LatePolicy"
+
 # A submission that deleted test cells gets them back (nbgrader restores edited ones in any case).
 c.OverwriteCells.add_missing_cells = True
 

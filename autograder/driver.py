@@ -39,10 +39,11 @@ from . import intake, sandbox
 from .course import GradingError, course_assignments, load_config, nbgrader_api, put_environment_bin_on_path
 from .feedback import status_page
 from .gradebook import extension_seconds, store_submission
-from .results import Record, Status, load_records, save_records, write_csv
+from .export import write_grades
+from .results import Record, Status, load_records, save_records
 from .safefiles import TooLarge, UnsafeFile, read_regular, write_new
 from .sandbox import FIRST_SANDBOX_UID, Limits
-from .schedule import apply_due_dates, due_dates
+from .schedule import apply_due_dates, read_schedule
 
 MAX_RESULT_BYTES = 5 * 2**20
 MAX_AUTOGRADED_BYTES = 40 * 2**20
@@ -78,7 +79,7 @@ def _generate(root, assignments):
                 raise GradingError(f"Assignment {assignment!r} has no graded cells (0 points).")
 
 
-def _definition(db_path):
+def definition(db_path):
     """What the grading depends on in a gradebook: assignments, notebooks, graded cells and points."""
     with Gradebook("sqlite:///" + db_path) as gb:
         return {(a.name, n.name, c.name, c.max_score)
@@ -105,7 +106,7 @@ def prepare(course_root, out, assignments, source, dates):
     with open(os.path.join(template, "nbgrader_config.py"), "w") as handle:
         handle.write(config)
     _generate(template, assignments)
-    apply_due_dates(os.path.join(template, "gradebook.db"), dates)
+    apply_due_dates("sqlite:///" + os.path.join(template, "gradebook.db"), dates)
     with open(os.path.join(out, "nbgrader_config.py"), "w") as handle:
         handle.write(config)
     for folder in ("source", "release"):
@@ -116,11 +117,11 @@ def prepare(course_root, out, assignments, source, dates):
     class_db, template_db = os.path.join(out, "gradebook.db"), os.path.join(template, "gradebook.db")
     if not os.path.exists(class_db):
         shutil.copy(template_db, class_db)
-    elif not _definition(template_db) <= _definition(class_db):
+    elif not definition(template_db) <= definition(class_db):
         raise GradingError(
             f"The course's graded cells or points changed since {class_db} was made; grade into a new "
             "--out folder (or delete that gradebook to regrade everyone).")
-    apply_due_dates(class_db, dates)
+    apply_due_dates("sqlite:///" + class_db, dates)
     return template
 
 
@@ -266,8 +267,9 @@ def finish_submission(out, submission, notebooks, root, worker_status, detail):
             os.makedirs(folder, exist_ok=True)
             status_page(os.path.join(folder, notebook + ".html"), f"{submission.assignment}: {notebook}",
                         statuses, reasons)
-    return Record(submission.student, submission.assignment, score - penalty, max_score, penalty,
-                  submission.timestamp, statuses or {Status.OK}, "; ".join(reasons))
+    return Record(submission.student, submission.assignment, score=score - penalty, max_score=max_score,
+                  late_penalty=penalty, submitted_at=submission.timestamp, statuses=statuses or {Status.OK},
+                  detail="; ".join(reasons))
 
 
 def grade_class(course_root, submissions, out, *, assignments=None, students=None, shard=None, layout="auto",
@@ -293,7 +295,7 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
         raise GradingError(f"Unknown assignment(s) {unknown}; the course has {sorted(available)}.")
     wanted = {a: available[a] for a in (assignments or available)}
     try:
-        dates = due_dates(load_config(course_root))
+        dates, _ = read_schedule(load_config(course_root))
     except ValueError as error:
         raise GradingError(f"{error} (nbgrader_config.py)") from error
     collected, refusals = intake.collect(submissions, wanted, layout)
@@ -366,9 +368,8 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
         for process in list(_running):
             _kill(process)
         pool.shutdown(cancel_futures=True)
-        _fill_max_scores(out, records, refusal_records)
         save_records(store, records, refusal_records)
-        write_csv(os.path.join(out, "grades.csv"), list(records.values()) + list(refusal_records.values()))
+        write_grades(out)
     graded = [records[(s.student, s.assignment)] for s in collected]
     summary = {
         "students": len({s.student for s in collected}),
@@ -385,12 +386,3 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
         "csv": os.path.join(out, "grades.csv"),
     }
     return graded, summary
-
-
-def _fill_max_scores(out, records, refusal_records):
-    """Refused entries and failed submissions get their assignment's maximum score in the CSV."""
-    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db")) as gb:
-        maximum = {a.name: a.max_score for a in gb.assignments}
-    for record in list(records.values()) + list(refusal_records.values()):
-        if not record.max_score:
-            record.max_score = maximum.get(record.assignment, 0)

@@ -2,7 +2,8 @@
 
 A submission's grades travel as plain data (:func:`submission_data`) and are written with
 :func:`store_submission`, which replaces whatever the class gradebook held for that student's assignment:
-auto and manual scores, comments, the submission time, the extension and the late penalty. Values from
+auto and manual scores, comments, the formgrader's flag, the submission time, the extension and the
+late penalty. Values from
 elsewhere are checked: only the assignment's own notebooks and cells, scores within their cell's points.
 """
 
@@ -42,6 +43,7 @@ def submission_data(gb, assignment, student):
                                     "needs_manual_grade": g.needs_manual_grade} for g in notebook.grades},
                 "comments": {c.name: c.manual_comment for c in notebook.comments},
                 "late_submission_penalty": notebook.late_submission_penalty,
+                "flagged": notebook.flagged,
             }
             for notebook in submission.notebooks
         },
@@ -76,6 +78,7 @@ def store_submission(path, assignment, student, data):
                 grade.manual_score = _number(values.get("manual_score"), 0, cell.max_score)
                 grade.needs_manual_grade = bool(values.get("needs_manual_grade", False))
             submitted = gb.find_submission_notebook(notebook.name, assignment, student)
+            submitted.flagged = bool(stored.get("flagged", False))
             for comment in submitted.comments:
                 text = comments.get(comment.name)
                 comment.manual_comment = text if isinstance(text, str) else None

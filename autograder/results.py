@@ -52,7 +52,8 @@ class Status(str, enum.Enum):
     GRADER_ERROR = ("grader-error", "the grader itself failed (not the submission's doing); see the logs", "0")
 
 
-CSV_COLUMNS = ("student", "assignment", "score", "max_score", "late_penalty", "submitted_at", "status", "detail")
+CSV_COLUMNS = ("student", "assignment", "score", "max_score", "late_penalty", "submitted_at", "due_at", "status",
+               "detail")
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Record:
     max_score: float = 0.0
     late_penalty: float = 0.0
     submitted_at: str = ""  # ISO 8601, UTC, when the submission carried a time
+    due_at: str = ""  # the student's due date (with any extension), ISO 8601, UTC
     statuses: list = field(default_factory=list)
     detail: str = ""  # one line for the instructor: why it was refused, what the scan found
 
@@ -79,7 +81,7 @@ class Record:
 
     def row(self):
         return [self.student, self.assignment, f"{self.score:g}", f"{self.max_score:g}", f"{self.late_penalty:g}",
-                self.submitted_at, self.status, self.detail]
+                self.submitted_at, self.due_at, self.status, self.detail]
 
     def to_json(self):
         data = asdict(self)

@@ -21,6 +21,7 @@ from traitlets.config import Config
 from .course import nbgrader_api
 from .execute import CPU_LIMIT, KERNEL_DIED, METADATA
 from .feedback import status_page
+from .gradebook import submission_data
 from .results import Status
 from .scan import scan_notebook
 
@@ -90,9 +91,11 @@ def edited_test_cells(root, student, assignment, notebook):
 
 
 def _flag(gb, notebook, assignment, student, flags):
-    """Score a flagged notebook 0 through nbgrader's manual score, with the reasons as a comment."""
+    """Score a flagged notebook 0 through nbgrader's manual score, with the reasons as a comment, and flag it
+    for review in the formgrader."""
     submission = gb.find_submission_notebook(notebook, assignment, student)
     reason = "Scored 0 by the autograder: " + "; ".join(f"{flag} ({why})" for flag, why in flags)
+    submission.flagged = True
     for grade in submission.grades:
         grade.manual_score = 0
     for comment in submission.comments:
@@ -116,17 +119,8 @@ def _annotate(path, statuses, reasons):
 
 def _results(gb, assignment, student):
     submission = gb.find_submission(assignment, student)
-    notebooks = {}
-    for notebook in submission.notebooks:
-        notebooks[notebook.name] = {
-            "grades": {g.name: {"auto_score": g.auto_score, "manual_score": g.manual_score,
-                                "needs_manual_grade": g.needs_manual_grade} for g in notebook.grades},
-            "comments": {c.name: c.manual_comment for c in notebook.comments},
-            "late_submission_penalty": notebook.late_submission_penalty,
-        }
-    return {"score": submission.score, "max_score": submission.max_score, "notebooks": notebooks,
-            "timestamp": submission.timestamp.isoformat() if submission.timestamp else None,
-            "late_penalty": submission.late_submission_penalty or 0}
+    return dict(submission_data(gb, assignment, student), score=submission.score, max_score=submission.max_score,
+                late_penalty=submission.late_submission_penalty or 0)
 
 
 def grade(api, root, student, assignment):

@@ -1,10 +1,10 @@
 """A tiny nbgrader course and the hostile catalogue of submissions for the grader's tests.
 
-The toy course has one assignment, ``toy``, with one notebook of two stages: ``add`` (test cell worth 2
-points) and ``mul`` (3 points), each with a visible check from the course's ``tests.py`` and a hidden
-test. ``TEST_ADD`` compares with a reference kept in ``tests.py``'s globals. It uses the course's real
-autograding settings (``autograder/autograde_config.py``), a due date and nbgrader's ``zero`` late policy,
-but no TensorFlow, so the catalogue grades in a minute or two.
+The toy course has one assignment, ``toy`` (a second one, ``toy2``, on request), with one notebook of
+two stages: ``add`` (test cell worth 2 points) and ``mul`` (3 points), each with a visible check from the
+course's ``tests.py`` and a hidden test. ``TEST_ADD`` compares with a reference kept in ``tests.py``'s
+globals. It uses the course's real autograding settings (``autograder/autograde_config.py``), due dates
+and late policies, but no TensorFlow, so the catalogue grades in a minute or two.
 
 :func:`catalogue` maps each student to a :class:`Case`: the files of the submission (notebooks, bytes,
 links, pipes, a timestamp), the expected status and score. Every item of the grader's hostile-input
@@ -54,7 +54,8 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 load_subconfig({AUTOGRADE_CONFIG!r})
 c.Sandbox.work_files = {{"tests.py": os.path.join(c.CourseDirectory.root, "tests.py")}}
-c.Schedule.due = {{"toy": {DUE!r}}}
+c.Schedule.due = {{"toy": {DUE!r}, "toy2": {DUE!r}}}
+c.Schedule.late_policy = {{"toy2": "20% per day"}}
 c.LateSubmissionPlugin.penalty_method = "zero"
 '''
 
@@ -85,19 +86,23 @@ def solution_notebook():
     return nb
 
 
-def make_course(root):
-    """Write the toy course to ``root`` and generate its exercise; returns the exercise notebook."""
+def make_course(root, assignments=(ASSIGNMENT,)):
+    """Write the toy course to ``root`` (each assignment the same notebook) and generate its exercises;
+    returns the exercise notebook. Its due dates: ``toy`` and ``toy2`` at :data:`DUE`, ``toy`` with the
+    ``zero`` late policy, ``toy2`` with 20 % per day."""
     from autograder.course import nbgrader_api
 
-    os.makedirs(os.path.join(root, "solutions", ASSIGNMENT))
+    os.makedirs(root)
     with open(os.path.join(root, "nbgrader_config.py"), "w") as handle:
         handle.write(CONFIG)
     with open(os.path.join(root, "tests.py"), "w") as handle:
         handle.write(TESTS_PY)
-    nbformat.write(solution_notebook(), os.path.join(root, "solutions", ASSIGNMENT, NOTEBOOK + ".ipynb"))
-    outcome = nbgrader_api(root).generate_assignment(ASSIGNMENT, force=True, create=True)
-    assert outcome["success"], outcome.get("error")
-    return nbformat.read(os.path.join(root, "exercises", ASSIGNMENT, NOTEBOOK + ".ipynb"), as_version=4)
+    for assignment in assignments:
+        os.makedirs(os.path.join(root, "solutions", assignment))
+        nbformat.write(solution_notebook(), os.path.join(root, "solutions", assignment, NOTEBOOK + ".ipynb"))
+        outcome = nbgrader_api(root).generate_assignment(assignment, force=True, create=True)
+        assert outcome["success"], outcome.get("error")
+    return nbformat.read(os.path.join(root, "exercises", assignments[0], NOTEBOOK + ".ipynb"), as_version=4)
 
 
 def _cell(nb, grade_id):

@@ -115,6 +115,9 @@ def test_tampering_never_earns_points_even_before_review(graded):
     """The checks were the course's own: ``add``'s automatic score (before the scan's 0) is 0 too."""
     for student in ("monkeypatch", "defcheck", "mockcheck", "patchcode", "magiccheck", "skiptag"):
         assert auto_score(graded["out"], student, "test_add") == 0, student
+    with Gradebook("sqlite:///" + os.path.join(graded["out"], "gradebook.db")) as gb:  # for the formgrader
+        flagged = {s.student.id for s in gb.find_assignment(toy.ASSIGNMENT).submissions if s.notebooks[0].flagged}
+    assert flagged == {s for s, c in graded["cases"].items() if c.status in ("tampering", "uses-reference")}
     assert "add(2, 3) should be 5" in autograded_text(graded["out"], "defcheck")
 
 
@@ -139,13 +142,14 @@ def test_refused_entries_and_every_student_accounted_for(graded):
     assert "symbolic link" in rows["linktosolution"]["detail"] and "named pipe" in rows["pipefile"]["detail"]
     with open(os.path.join(graded["out"], "grades.csv"), newline="") as handle:
         assert csv.DictReader(handle).fieldnames == ["student", "assignment", "score", "max_score", "late_penalty",
-                                                     "submitted_at", "status", "detail"]
+                                                     "submitted_at", "due_at", "status", "detail"]
 
 
 def test_late_penalty_from_timestamps(graded):
     rows = csv_rows(graded["out"])
     assert (rows["late"]["submitted_at"], float(rows["late"]["late_penalty"])) == ("2030-01-02T09:00:00+00:00",
                                                                                    toy.MAX_SCORE)
+    assert rows["late"]["due_at"] == "2030-01-01T00:00:00+00:00"
     assert (rows["ontime"]["submitted_at"], float(rows["ontime"]["late_penalty"])) == ("2029-12-31T23:00:00+00:00",
                                                                                        0)
     assert "unreadable timestamp" in rows["badtimestamp"]["detail"]

@@ -61,16 +61,22 @@ def test_correct_submission_gets_full_marks_and_untouched_gets_zero(graded):
     assert records["borrowed"].status == "uses-reference"
 
 
+def hidden_test_lines():
+    """The lines of the assignment's hidden tests (longer than 12 characters)."""
+    solution = nbformat.read(os.path.join(REPOSITORY, "solutions", ASSIGNMENT, NOTEBOOK + ".ipynb"), 4)
+    lines = [line.strip() for c in solution.cells if "### BEGIN HIDDEN TESTS" in c.source
+             for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].splitlines()
+             if len(line.strip()) > 12]
+    assert lines, "the assignment is expected to have hidden tests"
+    return lines
+
+
 def test_course_feedback_hides_hidden_tests(graded):
     out, _ = graded
-    solution = nbformat.read(os.path.join(REPOSITORY, "solutions", ASSIGNMENT, NOTEBOOK + ".ipynb"), 4)
-    hidden_lines = [line.strip() for c in solution.cells if "### BEGIN HIDDEN TESTS" in c.source
-                    for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
-                    .splitlines() if len(line.strip()) > 12]
-    assert hidden_lines, "the assignment is expected to have hidden tests"
+    hidden = hidden_test_lines()
     pages = glob.glob(os.path.join(out, "feedback", "*", ASSIGNMENT, "*.html"))
     assert len(pages) == 3
     for page in pages:
         with open(page) as handle:
             html = handle.read()
-        assert not [line for line in hidden_lines if line in html or line.replace('"', "&quot;") in html]
+        assert not [line for line in hidden if line in html or line.replace('"', "&quot;") in html]

@@ -11,6 +11,7 @@ from nbgrader.api import Gradebook
 import grading_toy_course as toy
 from autograder.course import GradingError
 from autograder.driver import grade_class
+from autograder.export import export
 from autograder.intake import SubmissionError, collect
 from autograder.sandbox import Limits
 
@@ -160,13 +161,19 @@ def test_moodle_canvas_and_blackboard_exports_are_recognised(tmp_path):
 
 
 def test_a_moodle_export_is_graded_with_names(tmp_path):
-    course, out, export = str(tmp_path / "course"), str(tmp_path / "out"), tmp_path / "export"
+    course, out, downloaded = str(tmp_path / "course"), str(tmp_path / "out"), tmp_path / "export"
     exercise = toy.make_course(course)
-    folder = export / "Jane Doe_3001_assignsubmission_file_"
+    folder = downloaded / "Jane Doe_3001_assignsubmission_file_"
     folder.mkdir(parents=True)
     nbformat.write(toy._answer(exercise, toy.ADD, toy.MUL), str(folder / "toy.ipynb"))
-    records, _ = grade_class(course, str(export), out, assignments=["toy"], limits=LIMITS, progress=False)
+    records, _ = grade_class(course, str(downloaded), out, assignments=["toy"], limits=LIMITS, progress=False)
     assert [(r.student, r.score, r.status) for r in records] == [("3001", toy.MAX_SCORE, "ok")]
     with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db")) as gb:
         student = gb.find_student("3001")
         assert (student.first_name, student.last_name, student.lms_user_id) == ("Jane", "Doe", "3001")
+    export(out)  # back to Moodle: the grading worksheet and the feedback files, in Moodle's names
+    with open(os.path.join(out, "exports", "moodle-toy.csv"), newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["Identifier"], row["Full name"], row["Grade"]) == ("Participant 3001", "Jane Doe", "5")
+    with zipfile.ZipFile(os.path.join(out, "exports", "moodle-feedback-toy.zip")) as archive:
+        assert archive.namelist() == ["Jane Doe_3001_assignsubmission_file_/toy.html"]
