@@ -23,10 +23,13 @@ each check cell (and each hidden part) runs, every ``TEST_*`` name it uses is bo
 copy, so a learner who redefines, aliases or patches ``TEST_FPN`` (or the ``tests`` module) still gets
 the course's verdict. :mod:`autograder.scan` flags such code as tampering for review, too.
 
-When the kernel dies (``os._exit``, CPU limit), the rest of the notebook is not run: every check cell
-not yet run, and every hidden part, gets an error output, so it scores 0; earlier checks keep points.
+If the learner's code broke the interpreter so that this binding fails, the check cell fails
+(``CheckBindingError``, status ``tampering``). When the kernel dies (``os._exit``, CPU limit), the rest of
+the notebook is not run: every check cell not yet run, and every hidden part, gets an error output, so
+it scores 0; earlier checks keep their points.
 """
 
+import ast
 import copy
 import re
 import secrets
@@ -44,6 +47,7 @@ from .sandbox import Sandbox
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 KERNEL_DIED = "KernelDied"
 CPU_LIMIT = "CPUTimeLimit"
+BINDING_FAILED = "CheckBindingError"
 METADATA = "autograder"
 
 _LOAD_CHECKS = '''
@@ -122,8 +126,7 @@ class GuardedExecute(Execute):
             with self.setup_kernel():
                 info = self.wait_for_reply(self.kc.kernel_info())
                 nb.metadata["language_info"] = info["content"]["language_info"]
-                self._run_silently(_LOAD_CHECKS.format(token=self.token, path=self.checks_file),
-                                   "loading the course's checks")
+                self.checks = self._load_checks()
                 died = self._run_cells(nb)
                 frozen = [copy.deepcopy(cell.get("outputs", [])) for cell in nb.cells]
                 if not died:
@@ -142,8 +145,8 @@ class GuardedExecute(Execute):
         """Phase 1. Returns the kernel's cause of death (an error output), or None."""
         for index, cell in enumerate(nb.cells):
             try:
-                if is_check(cell):
-                    self._rebind_checks(cell.metadata[METADATA]["full_source"])
+                if is_check(cell) and not self._bound(cell, cell):
+                    continue
                 self.execute_cell(cell, index, store_history=True)
             except DeadKernelError:
                 died = self._death()
@@ -162,8 +165,8 @@ class GuardedExecute(Execute):
             part = nbformat.v4.new_code_cell(source)
             nb.cells.append(part)  # nbclient writes an executed cell back into the notebook at its index
             try:
-                self._rebind_checks(cell.metadata[METADATA]["full_source"])
-                self.execute_cell(part, len(nb.cells) - 1, store_history=False)
+                if self._bound(cell, part):
+                    self.execute_cell(part, len(nb.cells) - 1, store_history=False)
             except DeadKernelError:
                 died = self._death()
                 cell.metadata[METADATA]["hidden_outputs"] = [died]
@@ -205,17 +208,36 @@ class GuardedExecute(Execute):
         cause = f" (signal {signal_name.name})" if signal_name is not None else ""
         return error_output(KERNEL_DIED, f"the kernel died{cause}; the cells after this one were not run")
 
+    def _bound(self, cell, target):
+        """Bind ``cell``'s checks again; if the learner's code broke that, ``target`` fails (and is not run)."""
+        try:
+            self._rebind_checks(cell.metadata[METADATA]["full_source"])
+        except GuardError as error:
+            target.outputs = [error_output(BINDING_FAILED, f"the course's checks could not be bound: {error}")]
+            return False
+        return True
+
+    def _load_checks(self):
+        """Load the private copy of the checks (before any learner code); the names of its checks."""
+        listing = (f"[] if {self.token} is None else "
+                   f"[n for n in dir({self.token}) if __import__('re').fullmatch({self.check_names!r}, n)]")
+        content = self._run_silently(_LOAD_CHECKS.format(token=self.token, path=self.checks_file),
+                                     "loading the course's checks", {"names": listing})
+        return set(ast.literal_eval(content["user_expressions"]["names"]["data"]["text/plain"]))
+
     def _rebind_checks(self, source):
-        names = sorted(set(re.findall(self.check_names, source)))
+        names = sorted(set(re.findall(self.check_names, source)) & self.checks)
         if names:
-            code = "\n".join(f"if {self.token} is not None and hasattr({self.token}, {name!r}): "
-                             f"{name} = {self.token}.{name}" for name in names)
+            code = "\n".join(f"{name} = {self.token}.{name}" for name in names)
             self._run_silently(code, "binding the course's checks")
 
-    def _run_silently(self, code, what):
-        """Run grader code in the kernel without history, events or outputs; raise if it failed."""
-        message_id = self.kc.execute(code, silent=True, store_history=False)
+    def _run_silently(self, code, what, expressions=None):
+        """Run grader code in the kernel without history, events or outputs; its reply, or GuardError."""
+        message_id = self.kc.execute(code, silent=True, store_history=False, user_expressions=expressions or {})
         content = (self.wait_for_reply(message_id) or {}).get("content", {})
-        if content.get("status") != "ok":
+        failed = [v for v in content.get("user_expressions", {}).values() if v.get("status") != "ok"]
+        if content.get("status") != "ok" or failed:
+            error = content if content.get("status") != "ok" else failed[0]
             raise GuardError(f"autograder: {what} failed in the kernel: "
-                             f"{content.get('ename', 'no reply')}: {content.get('evalue', '')}")
+                             f"{error.get('ename', 'no reply')}: {error.get('evalue', '')}")
+        return content

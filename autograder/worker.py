@@ -19,14 +19,14 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 
 from .course import nbgrader_api
-from .execute import CPU_LIMIT, KERNEL_DIED, METADATA
+from .execute import BINDING_FAILED, CPU_LIMIT, KERNEL_DIED, METADATA
 from .feedback import status_page
 from .gradebook import submission_data
 from .results import Status
 from .scan import scan_notebook
 
 ERROR_STATUSES = {"CellTimeoutError": Status.CELL_TIMEOUT, "MemoryError": Status.MEMORY_LIMIT,
-                  KERNEL_DIED: Status.KERNEL_DIED, CPU_LIMIT: Status.CPU_LIMIT}
+                  KERNEL_DIED: Status.KERNEL_DIED, CPU_LIMIT: Status.CPU_LIMIT, BINDING_FAILED: Status.TAMPERING}
 DISK_ERRORS = ("No space left on device", "File too large", "Disk quota exceeded")
 REJECTED_SIGNS = ("checkcellmetadata", "CheckCellMetadata", "Inconsistent checksums", "deduplicateids",
                   "hidden tests statement", "nested begin")

@@ -268,6 +268,8 @@ def catalogue(exercise, course, out, other_checkout):
         "magiccheck": Case({nb: _answer(exercise, WRONG_ADD + "\n%time TEST_ADD = lambda add: None", MUL)},
                            "tampering", 0),
         "skiptag": Case({nb: skipping}, "ok", 0),
+        "unbinds": Case({nb: _answer(exercise, ADD + "\nfor name in dir():\n    if name.startswith('_autograder'):\n"
+                                     "        del globals()[name]", MUL)}, "tampering", 0),
         "globalsref": Case({nb: _answer(exercise, "add = TEST_ADD.__globals__['_reference_add']", MUL)},
                            "uses-reference", 0),
         "importsreference": Case({nb: _answer(exercise, "if False:  # never runs: the scan alone must catch it\n"

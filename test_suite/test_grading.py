@@ -113,12 +113,13 @@ def test_each_catalogue_case(graded, student):
 
 def test_tampering_never_earns_points_even_before_review(graded):
     """The checks were the course's own: ``add``'s automatic score (before the scan's 0) is 0 too."""
-    for student in ("monkeypatch", "defcheck", "mockcheck", "patchcode", "magiccheck", "skiptag"):
+    for student in ("monkeypatch", "defcheck", "mockcheck", "patchcode", "magiccheck", "skiptag", "unbinds"):
         assert auto_score(graded["out"], student, "test_add") == 0, student
     with Gradebook("sqlite:///" + os.path.join(graded["out"], "gradebook.db")) as gb:  # for the formgrader
         flagged = {s.student.id for s in gb.find_assignment(toy.ASSIGNMENT).submissions if s.notebooks[0].flagged}
     assert flagged == {s for s, c in graded["cases"].items() if c.status in ("tampering", "uses-reference")}
     assert "add(2, 3) should be 5" in autograded_text(graded["out"], "defcheck")
+    assert "the course's checks could not be bound" in autograded_text(graded["out"], "unbinds")
 
 
 def test_hooks_saw_the_hidden_tests_only_after_the_learner_view_was_frozen(graded):
