@@ -42,7 +42,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Unicode
 
 from .kernel import SandboxKernelManager
-from .sandbox import Sandbox
+from .sandbox import Sandbox, check_support
 
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 KERNEL_DIED = "KernelDied"
@@ -107,6 +107,8 @@ class GuardedExecute(Execute):
         """Execute ``nb`` in the two phases described in the module docstring."""
         NotebookClient.__init__(self, nb, km)  # as nbconvert's ExecutePreprocessor does: a fresh execution
         sandboxed = Sandbox(config=self.config).enabled
+        if sandboxed:
+            check_support()  # a clear message (plain nbgrader too) rather than a kernel that dies at start
         self.kernel_manager_class = SandboxKernelManager if sandboxed else AsyncKernelManager
         self.reset_execution_trackers()
         self._check_assign_resources(resources)

@@ -16,6 +16,9 @@ import tempfile
 
 from .sandbox import ETC_FILES, WORK_FOLDER, namespace_options, running_as_root
 
+MAX_LEARNER_FILES = 100
+"""At most this many of the learner's own files are copied into the working folder."""
+
 CONNECTION_FILE = "/run/kernel/connection.json"
 """Where the kernel finds its connection file inside the sandbox."""
 
@@ -58,10 +61,13 @@ def _account_files(uid):
     return user.encode(), group.encode()
 
 
-def _learner_files(settings):
-    """``[(name, fd)]``: regular files next to the notebook, except notebooks and the course's files."""
+def learner_files(settings):
+    """``[(name, fd)]``: regular files next to the notebook, except notebooks and the course's files (at most
+    MAX_LEARNER_FILES, within the byte budget)."""
     chosen, budget = [], settings["learner_files_bytes"]
     for entry in sorted(os.scandir("."), key=lambda e: e.name):
+        if len(chosen) == MAX_LEARNER_FILES:
+            break
         if entry.name.endswith(".ipynb") or entry.name in settings["work_files"] or entry.name.startswith("."):
             continue
         if not entry.is_file(follow_symlinks=False):
@@ -117,7 +123,7 @@ def bwrap_arguments(settings, kernel_command):
         if descriptor is None:
             raise SystemExit(f"sandbox: Sandbox.work_files[{name!r}] = {path!r} is not a readable regular file")
         args += ["--perms", "0444", "--ro-bind-data", str(descriptor), os.path.join(WORK_FOLDER, name)]
-    for name, descriptor in _learner_files(settings):
+    for name, descriptor in learner_files(settings):
         args += ["--perms", "0666", "--file", str(descriptor), os.path.join(WORK_FOLDER, name)]
     with open(settings["connection_file"], "rb") as handle:
         args += ["--perms", "0444", "--ro-bind-data", str(_data_fd(handle.read())), CONNECTION_FILE]

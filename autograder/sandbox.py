@@ -19,6 +19,7 @@ processes, open files, no core dumps. :mod:`autograder.kernel` starts kernels th
 :mod:`autograder.launch`, which turns the settings written here into the bubblewrap command line.
 """
 
+import functools
 import json
 import os
 import shutil
@@ -105,8 +106,10 @@ def running_as_root():
     return os.geteuid() == 0
 
 
+@functools.lru_cache(maxsize=None)
 def check_support():
-    """Raise :class:`SandboxUnavailable` with a one-line reason if kernels cannot be sandboxed here."""
+    """Raise :class:`SandboxUnavailable` with a one-line reason if kernels cannot be sandboxed here (probed
+    once per process)."""
     if shutil.which("bwrap") is None:
         raise SandboxUnavailable("bubblewrap is not installed: run `apt-get install bubblewrap` (or `make sandbox`)")
     if running_as_root() and shutil.which("setpriv") is None:

@@ -11,7 +11,7 @@ from traitlets.config import Config
 
 import grading_toy_course as toy
 from autograder.driver import grade_class
-from autograder.launch import bwrap_arguments
+from autograder.launch import bwrap_arguments, learner_files
 from autograder.sandbox import WORK_FOLDER, Limits, Sandbox, launcher_settings, python_paths
 
 
@@ -114,3 +114,18 @@ def test_without_the_sandbox_a_trusted_notebook_grades_the_same(tmp_path):
     graded = nbformat.read(os.path.join(out, "autograded", "teacher", toy.ASSIGNMENT, "toy.ipynb"), 4)
     printed = "".join(o.get("text", "") for o in toy._cell(graded, "mul").outputs)
     assert f"folder: {os.path.realpath(out)}/workers/teacher/toy/autograded/teacher/toy" in printed
+
+
+def test_only_the_learners_regular_files_are_copied_in(tmp_path, monkeypatch):
+    """Plain nbgrader leaves the learner's extra files next to the notebook: regular ones within the budget
+    are copied into the sandbox; links, pipes, notebooks, the course's files and hidden files are not."""
+    (tmp_path / "data.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "big.bin").write_bytes(b"0" * 4096)
+    (tmp_path / "toy.ipynb").write_text("{}")
+    (tmp_path / "tests.py").write_text("def TEST_ADD(add): pass\n")
+    (tmp_path / ".hidden").write_text("x")
+    os.symlink("/etc/shadow", tmp_path / "shadow.txt")
+    os.mkfifo(tmp_path / "pipe.txt")
+    monkeypatch.chdir(tmp_path)
+    chosen = learner_files({"learner_files_bytes": 1024, "work_files": {"tests.py": "/course/tests.py"}})
+    assert [name for name, _ in chosen] == ["data.csv"]
