@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 JAX_VENV ?= .venv-jax
 JAX_INSTALLED := $(JAX_VENV)/.installed
 
-.PHONY: help venv demo test test-tensorflow test-jax lock clean lab exercises grade
+.PHONY: help venv demo test test-tensorflow test-jax lock clean lab exercises grade sandbox review export images
 
 COURSE_ASSIGNMENTS := 01-architecture 02-focal-loss 03-anchors 04-training
 
@@ -53,16 +53,42 @@ lab: $(INSTALLED)  ## JupyterLab on the course (127.0.0.1, token printed; LAB_PO
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \
 		--ServerApp.root_dir="$(CURDIR)" $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-exercises: $(INSTALLED)  ## Regenerate exercises/ from solutions/ with nbgrader (never edit exercises/)
-	for a in $(COURSE_ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment $$a --force --no-db || exit 1; done
+# nbgrader generate_assignment also records the assignments in the course's gradebook.db (not committed),
+# so plain nbgrader commands (autograde, generate_feedback, export, formgrader) work from the course root;
+# `autograder schedule` writes the due dates of nbgrader_config.py (c.Schedule.due) into it.
+exercises: $(INSTALLED)  ## Regenerate exercises/ and the course's gradebook.db from solutions/ (never edit exercises/)
+	for a in $(COURSE_ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
+	$(BIN)/python -m autograder schedule
 
 SUBMISSIONS ?= submitted
 GRADES ?= grading
 
 # Autograde every submission in $(SUBMISSIONS) (nbgrader layout or an LMS export) into $(GRADES)/:
-# grades.csv, gradebook.db, feedback/. Extra options (--assignment, --jobs, ...): GRADE_ARGS="...".
+# grades.csv, gradebook.db, feedback/. Extra options (--assignment, --student, --jobs, ...): GRADE_ARGS="...".
+# Kernels run in bubblewrap's sandbox (`make sandbox` installs it).
 grade: $(INSTALLED)  ## Autograde a class: SUBMISSIONS=dir GRADES=dir (see README, Instructors)
-	$(BIN)/python -m retinanet.grading --course . --submissions "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
+	$(BIN)/python -m autograder grade --course . --submissions "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
+
+# nbgrader's formgrader on a grading folder (the class gradebook of `make grade`): review submissions, change
+# scores and comments. Loopback only, with a token, like `make lab`; stop with Ctrl-C twice.
+review: $(INSTALLED)  ## The formgrader on a grading folder: GRADES=dir (127.0.0.1, token printed)
+	@token="$${LAB_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; \
+	echo "Formgrader on $(GRADES): http://127.0.0.1:$(LAB_PORT)/formgrader?token=$$token"; \
+	cd "$(GRADES)" && JUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 exec "$(abspath $(BIN))/python" -m jupyterlab \
+		--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \
+		--ServerApp.root_dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+export: $(INSTALLED)  ## Grades and feedback for Canvas, Moodle and learners: GRADES=dir (see README)
+	$(BIN)/python -m autograder export --out "$(GRADES)"
+
+# The grading sandbox is Debian's bubblewrap package (apt needs root; skipped when bwrap is there).
+sandbox:  ## Install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)
+	@command -v bwrap >/dev/null || { apt-get update && apt-get install -y bubblewrap; }
+	@bwrap --version
+
+# The README's screenshots come from the browser tests; a plain test run writes them to a temporary folder.
+images: $(INSTALLED)  ## Refresh the screenshots in images/ (JupyterLab and formgrader, in Chromium)
+	COURSE_SCREENSHOTS="$(CURDIR)/images" $(BIN)/python -m pytest test_suite/test_browser.py test_suite/test_formgrader.py
 
 lock: $(INSTALLED) $(JAX_INSTALLED)  ## Re-pin every installed package into requirements.lock and requirements-jax.lock
 	{ sed -n '1,2p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new

@@ -5,7 +5,8 @@ The course keeps its notebooks in two folders at the project root:
 * ``solutions/<assignment>/<notebook>.ipynb`` — the nbgrader *source*: reference solutions between
   ``### BEGIN SOLUTION`` / ``### END SOLUTION`` and graded check cells, some with hidden tests;
 * ``exercises/<assignment>/<notebook>.ipynb`` — the learner notebooks, *generated* from the source with
-  ``make exercises`` (``nbgrader generate_assignment <assignment> --force --no-db``) and never edited by hand.
+  ``make exercises`` (``nbgrader generate_assignment <assignment> --force``, which also records the
+  assignment in the course's ``gradebook.db``) and never edited by hand.
 
 nbgrader reads this file from the directory it runs in, so run nbgrader from the project root.
 """
@@ -24,7 +25,22 @@ c.CourseDirectory.release_directory = "exercises"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Autograding (per-cell timeout suited to TensorFlow, TensorFlow's stderr noise ignored, deleted test
-# cells restored, hidden tests kept out of feedback): one file shared with `make grade`'s grading folders.
-# Points per graded cell are in the solution notebooks' nbgrader metadata.
-load_subconfig(os.path.join(os.path.dirname(os.path.abspath(__file__)), "retinanet", "grading", "autograde_config.py"))  # noqa: F821,E501
+# Autograding (sandboxed kernels, hidden tests run last and never shown, checks that cannot be rebound,
+# per-cell timeout suited to TensorFlow, TensorFlow's stderr noise ignored): one file shared with
+# `make grade`'s grading folders. Points per graded cell are in the solution notebooks' nbgrader metadata.
+load_subconfig(os.path.join(c.CourseDirectory.root, "autograder", "autograde_config.py"))  # noqa: F821
+
+# What a graded kernel may read besides the Python environment (autograder/sandbox.py): the checks, in
+# its working folder, the package behind them (course_checks) and the reference package they compare with
+# (learner code importing either is flagged).
+c.Sandbox.work_files = {"tests.py": os.path.join(c.CourseDirectory.root, "tests.py")}
+c.Sandbox.packages = ["retinanet", "course_checks"]
+
+# Due dates and late policies, per assignment, in this one place (autograder/schedule.py): each submission's
+# time (nbgrader collect's timestamp.txt) against its due date (plus any extension) gives its late penalty.
+# `make exercises` writes the dates into the course's gradebook; `make grade` into the class gradebook.
+# Format: {"01-architecture": "2026-12-07 23:59:00 Europe/Berlin"} and {"01-architecture": "10% per day"}
+# (policies: "none", "zero", "P% per day", "P% per hour"; unlisted: LateSubmissionPlugin.penalty_method).
+c.Schedule.due = {}
+c.Schedule.late_policy = {}
+c.LateSubmissionPlugin.penalty_method = "none"

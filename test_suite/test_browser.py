@@ -5,7 +5,8 @@ Debian's Chromium through Playwright (``executable_path=/usr/bin/chromium``; Pla
 downloads are never used). In the first exercise notebook it runs the first check on the untouched
 exercise (its failure message shows), types the solution in, runs again (the success line shows); in the
 focal-loss notebook it moves a slider of the interactive figure and sees the picture change. Screenshots go
-to ``images/lab-*.png``.
+to a temporary folder, so a test run never rewrites the committed pictures; ``make images`` sets
+``$COURSE_SCREENSHOTS`` to images/ to refresh ``images/lab-*.png``.
 
 Skipped only where no Chromium is installed (``.ci/run`` installs it: ``apt-get install chromium``).
 """
@@ -48,7 +49,7 @@ project's environment, where both are installed)."""
 
 SERVER_START_S = 90
 KERNEL_RUN_S = 120
-SCREENSHOTS = REPO_ROOT / "images"
+SCREENSHOTS_VARIABLE = "COURSE_SCREENSHOTS"
 LAB_SETTINGS = {  # quiet, deterministic JupyterLab: every cell in the DOM, no news/update requests
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
@@ -62,6 +63,13 @@ pytestmark = pytest.mark.skipif(
     reason="no browser: /usr/bin/chromium is missing (install Debian's package: apt-get install chromium; "
     ".ci/run does)",
 )
+
+
+def screenshot_folder(scratch):
+    """``$COURSE_SCREENSHOTS`` when set (``make images``: the README's images/), else ``scratch``/screenshots."""
+    folder = pathlib.Path(os.environ.get(SCREENSHOTS_VARIABLE) or scratch / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def free_loopback_port():
@@ -216,7 +224,7 @@ def test_learner_runs_a_check_fixes_it_and_moves_a_slider(course):
     explorer_cell = next(
         i for i, cell in enumerate(nbformat.read(root / EXPLORER_EXERCISE, 4).cells) if EXPLORER_CALL in cell.source
     )
-    SCREENSHOTS.mkdir(exist_ok=True)
+    screenshots = screenshot_folder(home)
     expect.set_options(timeout=30_000)  # rendering under a loaded 2-core CPU; kernel work waits longer
     started = time.monotonic()
     lab = JupyterLab(root, home)
@@ -248,7 +256,7 @@ def test_learner_runs_a_check_fixes_it_and_moves_a_slider(course):
                 expect(check_cell.locator(".jp-OutputArea-output")).to_contain_text("AssertionError")
                 failure = output_text(check_cell)
                 check_cell.scroll_into_view_if_needed()
-                page.screenshot(path=SCREENSHOTS / "lab-check-failing.png")
+                page.screenshot(path=screenshots / "lab-check-failing.png")
 
                 # 2. Type the solution into the task cell, run it and the check: the success line shows.
                 cells.nth(task).locator(".cm-content").click()
@@ -265,7 +273,7 @@ def test_learner_runs_a_check_fixes_it_and_moves_a_slider(course):
                 assert success.strip().startswith(f"{check_name} passed"), success
                 expect(check_cell.locator(".jp-OutputArea-output")).to_have_count(1)
                 check_cell.scroll_into_view_if_needed()
-                page.screenshot(path=SCREENSHOTS / "lab-check-passing.png")
+                page.screenshot(path=screenshots / "lab-check-passing.png")
 
                 # 3. The focal-loss explorer: drag the γ slider, the figure is redrawn.
                 cells = open_notebook(page, EXPLORER_EXERCISE)
@@ -279,7 +287,7 @@ def test_learner_runs_a_check_fixes_it_and_moves_a_slider(course):
                 gamma_before = readout.inner_text()
                 source_before = picture.get_attribute("src")
                 pixels_before = picture.screenshot()
-                page.screenshot(path=SCREENSHOTS / "lab-slider-before.png")
+                page.screenshot(path=screenshots / "lab-slider-before.png")
 
                 handle = explorer.locator(".noUi-handle").first.bounding_box()
                 track = explorer.locator(".noUi-target").first.bounding_box()
@@ -295,7 +303,7 @@ def test_learner_runs_a_check_fixes_it_and_moves_a_slider(course):
                 )
                 gamma_after = readout.inner_text()
                 pixels_after = picture.screenshot()
-                page.screenshot(path=SCREENSHOTS / "lab-slider-after.png")
+                page.screenshot(path=screenshots / "lab-slider-after.png")
                 assert pixels_after != pixels_before, "the figure did not change when γ moved"
                 assert float(gamma_after) > float(gamma_before)
             finally:

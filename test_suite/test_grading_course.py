@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from retinanet.grading.driver import grade_class
-from retinanet.grading.sandbox import Limits
+from autograder.driver import grade_class
+from autograder.sandbox import Limits
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSIGNMENT, NOTEBOOK = "01-architecture", "architecture"
@@ -44,33 +44,39 @@ def graded(tmp_path_factory):
         folder.mkdir(parents=True)
         nbformat.write(nb, str(folder / (NOTEBOOK + ".ipynb")))
     out = str(base / "out")
-    outcomes, summary = grade_class(REPOSITORY, str(base / "submitted"), out, limits=Limits(wall_seconds=600),
-                                    progress=False)
-    return out, {o.student: o for o in outcomes}
+    records, _ = grade_class(REPOSITORY, str(base / "submitted"), out, limits=Limits(wall_seconds=600),
+                             progress=False)
+    return out, {r.student: r for r in records}
 
 
 def test_correct_submission_gets_full_marks_and_untouched_gets_zero(graded):
-    out, outcomes = graded
+    out, records = graded
     with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db")) as gb:
         max_score = gb.find_assignment(ASSIGNMENT).max_score
         assert max_score > 0
         assert gb.find_submission(ASSIGNMENT, "correct").score == max_score
         assert gb.find_submission(ASSIGNMENT, "untouched").score == 0
         assert gb.find_submission(ASSIGNMENT, "borrowed").score == 0
-    assert (outcomes["correct"].status, outcomes["untouched"].status) == ("ok", "ok")
-    assert outcomes["borrowed"].status == "uses-reference"
+    assert (records["correct"].status, records["untouched"].status) == ("ok", "ok")
+    assert records["borrowed"].status == "uses-reference"
+
+
+def hidden_test_lines():
+    """The lines of the assignment's hidden tests (longer than 12 characters)."""
+    solution = nbformat.read(os.path.join(REPOSITORY, "solutions", ASSIGNMENT, NOTEBOOK + ".ipynb"), 4)
+    lines = [line.strip() for c in solution.cells if "### BEGIN HIDDEN TESTS" in c.source
+             for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].splitlines()
+             if len(line.strip()) > 12]
+    assert lines, "the assignment is expected to have hidden tests"
+    return lines
 
 
 def test_course_feedback_hides_hidden_tests(graded):
     out, _ = graded
-    solution = nbformat.read(os.path.join(REPOSITORY, "solutions", ASSIGNMENT, NOTEBOOK + ".ipynb"), 4)
-    hidden_lines = [line.strip() for c in solution.cells if "### BEGIN HIDDEN TESTS" in c.source
-                    for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
-                    .splitlines() if len(line.strip()) > 12]
-    assert hidden_lines, "the assignment is expected to have hidden tests"
+    hidden = hidden_test_lines()
     pages = glob.glob(os.path.join(out, "feedback", "*", ASSIGNMENT, "*.html"))
     assert len(pages) == 3
     for page in pages:
         with open(page) as handle:
             html = handle.read()
-        assert not [line for line in hidden_lines if line in html or line.replace('"', "&quot;") in html]
+        assert not [line for line in hidden if line in html or line.replace('"', "&quot;") in html]

@@ -1,4 +1,4 @@
-"""The grading driver on an LMS export: naming, zips, a hang beyond the wall time, reruns (toy course)."""
+"""The grader on LMS exports: names, zips, links, a hang beyond the wall time, reruns (toy course)."""
 
 import csv
 import os
@@ -9,15 +9,18 @@ import pytest
 from nbgrader.api import Gradebook
 
 import grading_toy_course as toy
-from retinanet.grading.driver import GradingError, grade_class
-from retinanet.grading.intake import SubmissionError, collect
-from retinanet.grading.sandbox import Limits
+from autograder.course import GradingError
+from autograder.driver import grade_class
+from autograder.export import export
+from autograder.intake import SubmissionError, collect
+from autograder.sandbox import Limits
 
-LIMITS = Limits(cell_timeout=120, wall_seconds=45, memory_gb=1)  # the hang meets the wall first
+LIMITS = Limits(cell_timeout=120, wall_seconds=40, memory_gb=1)  # the hang meets the wall first
+ODD_NAMES = ("José García_2001.ipynb", "-rf_2002.ipynb", ".._2003.ipynb")
 
 
-def _zip(path, members):
-    with zipfile.ZipFile(path, "w") as archive:
+def _zip(path, members, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
 
@@ -42,6 +45,7 @@ def lms(tmp_path_factory):
     base = tmp_path_factory.mktemp("lms")
     course, out, export = str(base / "course"), str(base / "out"), base / "export"
     exercise = toy.make_course(course)
+    correct = _notebook_bytes(toy._answer(exercise, toy.ADD, toy.MUL))
     export.mkdir()
     nbformat.write(toy._answer(exercise, toy.ADD, toy.MUL), str(export / "alice_12345_attempt1.ipynb"))
     _zip(export / "bob_toy.zip", {"toy/toy.ipynb": _notebook_bytes(toy._answer(exercise, toy.ADD, toy.WRONG_MUL)),
@@ -49,6 +53,11 @@ def lms(tmp_path_factory):
     nbformat.write(toy._answer(exercise, "def add(a, b):\n    while True:\n        pass", toy.MUL),
                    str(export / "carol.ipynb"))
     (export / "dave_final.zip").write_bytes(b"this is not a zip archive")
+    _zip(export / "eve_bomb.zip", {"toy.ipynb": b" " * (200 * 2**20)}, zipfile.ZIP_DEFLATED)  # 200 MiB inflated
+    os.symlink(export / "alice_12345_attempt1.ipynb", export / "frank.ipynb")
+    os.symlink(os.path.join(course, "solutions", "toy", "toy.ipynb"), export / "mallory_sol.ipynb")
+    for name in ODD_NAMES:
+        (export / name).write_bytes(correct)
     first, first_summary = grade_class(course, str(export), out, assignments=[toy.ASSIGNMENT], limits=LIMITS,
                                        progress=False)
     first_grades, first_csv = _grades(out), _csv(out)
@@ -58,10 +67,32 @@ def lms(tmp_path_factory):
             "first_grades": first_grades, "first_summary": first_summary}
 
 
-def test_lms_export_names_zips_and_broken_archives(lms):
+def test_lms_export_names_zips_links_and_broken_archives(lms):
     rows = lms["first_csv"]
-    assert {s: (row["status"], float(row["score"])) for s, row in rows.items()} == {
-        "alice": ("ok", 5.0), "bob": ("ok", 2.0), "carol": ("wall-timeout", 0.0), "dave": ("invalid-notebook", 0.0)}
+    assert {s: (row["status"], float(row["score"])) for s, row in rows.items() if not s.startswith(("J", "-", "."))} \
+        == {"alice": ("ok", 5.0), "bob": ("ok", 2.0), "carol": ("wall-timeout", 0.0),
+            "dave": ("invalid-notebook", 0.0), "eve": ("refused", 0.0), "frank": ("refused", 0.0),
+            "mallory": ("refused", 0.0)}
+    assert "inflates beyond" in rows["eve"]["detail"]
+    assert "symbolic link" in rows["frank"]["detail"] and "symbolic link" in rows["mallory"]["detail"]
+
+
+def test_odd_names_refuse_only_themselves(lms):
+    rows = lms["first_csv"]
+    for name in ODD_NAMES:
+        row = rows[name]
+        assert (row["status"], row["score"], row["max_score"]) == ("refused", "0", "5"), name
+        assert "is not a usable student id" in row["detail"]
+    assert sorted(os.listdir(os.path.join(lms["out"], "feedback"))) == sorted(
+        s for s in rows if not s.startswith(("J", "-", ".")))  # no folder named after an odd entry
+
+
+def test_every_graded_student_gets_feedback(lms):
+    for student in ("alice", "bob", "carol", "dave", "eve", "frank", "mallory"):
+        pages = os.listdir(os.path.join(lms["out"], "feedback", student, toy.ASSIGNMENT))
+        assert pages == ["toy.html"], student
+    with open(os.path.join(lms["out"], "feedback", "carol", toy.ASSIGNMENT, "toy.html")) as handle:
+        assert "wall-timeout" in handle.read()
 
 
 def test_a_hang_is_killed_at_the_wall_time_without_touching_the_others(lms):
@@ -71,11 +102,9 @@ def test_a_hang_is_killed_at_the_wall_time_without_touching_the_others(lms):
         assert gb.find_submission(toy.ASSIGNMENT, "alice").score == toy.MAX_SCORE
 
 
-def test_rerun_is_idempotent(lms):
+def test_rerun_is_idempotent_and_the_csv_keeps_the_whole_class(lms):
     assert _grades(lms["out"]) == lms["first_grades"]
-    rerun = _csv(lms["out"])
-    assert sorted(rerun) == ["alice", "bob", "dave"]
-    assert all(rerun[s] == lms["first_csv"][s] for s in rerun)
+    assert _csv(lms["out"]) == lms["first_csv"]  # carol, not in the rerun, keeps her row
 
 
 def test_unknown_assignment_and_ambiguous_export_are_clear_errors(lms):
@@ -85,15 +114,66 @@ def test_unknown_assignment_and_ambiguous_export_are_clear_errors(lms):
         collect(lms["export"], {"a": ["x"], "b": ["y"]})
 
 
-def test_student_ids_are_checked(tmp_path):
-    (tmp_path / " spaced name.ipynb").write_bytes(b"{}")
-    with pytest.raises(SubmissionError, match="student id"):
+def test_a_folder_of_nothing_recognisable_is_refused_loudly(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(SubmissionError, match="no submissions the grader recognises"):
         collect(str(tmp_path), {"toy": ["toy"]})
 
 
 def test_zip_members_are_read_in_memory_never_extracted(tmp_path):
     nb = _notebook_bytes(toy.solution_notebook())
     _zip(tmp_path / "eve.zip", {"../../outside/toy.ipynb": nb})
-    (submission,) = collect(str(tmp_path), {"toy": ["toy"]})
-    assert submission.notebooks == {"toy": nb} and submission.statuses == set()
+    (submission,), refusals = collect(str(tmp_path), {"toy": ["toy"]})
+    assert submission.notebooks == {"toy": nb} and submission.statuses == set() and refusals == []
     assert not (tmp_path.parent / "outside").exists()
+
+
+def test_moodle_canvas_and_blackboard_exports_are_recognised(tmp_path):
+    nb = _notebook_bytes(toy.solution_notebook())
+    moodle = tmp_path / "moodle"
+    (moodle / "Jane Doe_3001_assignsubmission_file_").mkdir(parents=True)
+    (moodle / "Jane Doe_3001_assignsubmission_file_" / "my answers.ipynb").write_bytes(nb)
+    (moodle / "John Roe_3002_assignsubmission_file_").mkdir()
+    _zip(moodle / "John Roe_3002_assignsubmission_file_" / "work.zip", {"toy/toy.ipynb": nb})
+    (moodle / "Ann Poe_3003_assignsubmission_onlinetext_").mkdir()
+    (moodle / "Ann Poe_3003_assignsubmission_onlinetext_" / "onlinetext.html").write_text("<p>hi</p>")
+    submissions, refusals = collect(str(moodle), {"toy": ["toy"]})
+    assert [(s.student, s.name, s.lms_id, sorted(s.notebooks)) for s in submissions] == [
+        ("3001", "Jane Doe", "3001", ["toy"]), ("3002", "John Roe", "3002", ["toy"])] and refusals == []
+
+    canvas = tmp_path / "canvas"
+    canvas.mkdir()
+    (canvas / "doejane_12345_67890_toy.ipynb").write_bytes(nb)
+    (canvas / "roejohn_LATE_12346_67891_toy-1.ipynb").write_bytes(nb)
+    submissions, _ = collect(str(canvas), {"toy": ["toy"]})
+    assert [(s.student, s.lms_id, s.reasons) for s in submissions] == [
+        ("doejane", "12345", []), ("roejohn", "12346", ["marked late by the LMS"])]
+
+    blackboard = tmp_path / "blackboard"
+    blackboard.mkdir()
+    (blackboard / "Toy_jdoe_attempt_2030-01-02-09-30-00_toy.ipynb").write_bytes(nb)
+    (blackboard / "Toy_jdoe_attempt_2030-01-02-09-30-00.txt").write_text("receipt")
+    (blackboard / "Toy_jdoe_attempt_2029-12-01-10-00-00_toy.ipynb").write_bytes(b"older attempt")
+    (submission,), refusals = collect(str(blackboard), {"toy": ["toy"]})
+    assert (submission.student, submission.timestamp, sorted(submission.notebooks), refusals) == (
+        "jdoe", "2030-01-02T09:30:00+00:00", ["toy"], [])
+
+
+def test_a_moodle_export_is_graded_with_names(tmp_path):
+    course, out, downloaded = str(tmp_path / "course"), str(tmp_path / "out"), tmp_path / "export"
+    exercise = toy.make_course(course)
+    folder = downloaded / "Jane Doe_3001_assignsubmission_file_"
+    folder.mkdir(parents=True)
+    nbformat.write(toy._answer(exercise, toy.ADD, toy.MUL), str(folder / "toy.ipynb"))
+    records, _ = grade_class(course, str(downloaded), out, assignments=["toy"], limits=LIMITS, progress=False)
+    assert [(r.student, r.score, r.status) for r in records] == [("3001", toy.MAX_SCORE, "ok")]
+    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db")) as gb:
+        student = gb.find_student("3001")
+        assert (student.first_name, student.last_name, student.lms_user_id) == ("Jane", "Doe", "3001")
+    export(out)  # back to Moodle: the grading worksheet and the feedback files, in Moodle's names
+    with open(os.path.join(out, "exports", "moodle-toy.csv"), newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["Identifier"], row["Full name"], row["Grade"]) == ("Participant 3001", "Jane Doe", "5")
+    with zipfile.ZipFile(os.path.join(out, "exports", "moodle-feedback-toy.zip")) as archive:
+        assert archive.namelist() == ["Jane Doe_3001_assignsubmission_file_/toy.html"]

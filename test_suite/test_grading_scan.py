@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from retinanet.grading.scan import scan_notebook, scan_source
+from autograder.scan import scan_notebook, scan_source
 
 
 @pytest.mark.parametrize("source, flag", [
@@ -11,16 +11,33 @@ from retinanet.grading.scan import scan_notebook, scan_source
     ("import retinanet.fpn as fpn", "uses-reference"),
     ("from retinanet import heads", "uses-reference"),
     ("text = open('../../sol' + 'utions/01-architecture/architecture.ipynb').read()", "uses-reference"),
+    ("Ref = TEST_FPN.__globals__['RefFeaturePyramidNetwork']", "uses-reference"),
+    ("%time from retinanet.fpn import FeaturePyramidNetwork", "uses-reference"),
+    ("%%capture\nfrom retinanet import fpn", "uses-reference"),
+    ("%%writefile helper.py\nfrom retinanet.fpn import FeaturePyramidNetwork", "uses-reference"),
+    ("answer = !python -c 'import retinanet.boxes'", "uses-reference"),
     ("TEST_FPN = lambda layer: None", "tampering"),
+    ("def TEST_FPN(FeaturePyramidNetwork):\n    print('TEST_FPN passed')", "tampering"),
+    ("from unittest.mock import MagicMock as TEST_FPN", "tampering"),
+    ("TEST_FPN.__wrapped__.__code__ = (lambda layer: None).__code__", "tampering"),
+    ("%time TEST_FPN = lambda layer: None", "tampering"),
+    ("checks = [TEST_FPN, TEST_RESNET]", "tampering"),
     ("import tests\ntests.TEST_HEAD_MODEL = print", "tampering"),
+    ("import course_checks.architecture as checks\nchecks.TEST_FPN = print", "tampering"),
+    ("from course_checks import harness", "tampering"),
     ("del TEST_RESNET", "tampering"),
     ("import sys\nsys.modules['tests'].TEST_FPN = None", "tampering"),
     ("globals()['TEST_' + 'FPN'] = print", "tampering"),
     ("__import__('te' + 'sts')", "tampering"),
     ("import builtins\nbuiltins.AssertionError = Exception", "tampering"),
+    ("get_ipython().events.register('pre_run_cell', print)", "tampering"),
+    ("import sys\nsys.settrace(lambda *a: None)", "tampering"),
+    ("import numpy as np\nnp.allclose = lambda *a, **k: True", "tampering"),
+    ("import gc\nchecks = gc.get_objects()", "tampering"),
+    ("value = getattr(layer, '__glo' + 'bals__')", "tampering"),
 ])
 def test_suspicious_code_is_flagged(source, flag):
-    assert flag in {found for found, _ in scan_source(source)}
+    assert flag in {found for found, _ in scan_source(source, {"np"})}
 
 
 @pytest.mark.parametrize("source", [
@@ -28,11 +45,16 @@ def test_suspicious_code_is_flagged(source, flag):
     "def build_head(output_filters):\n    return keras.Sequential([keras.layers.Conv2D(output_filters, 3)])",
     "TEST_HEAD_MODEL(build_head)  # learners may run a check themselves",
     "%timeit build_head(9)\n!ls",
+    "%%time\nmodel = build_head(9)",
+    "%matplotlib inline",
     "def broken(:\n    pass",
     "model.compile(optimizer='adam')",
+    "print(In[-1])",
+    "np.random.seed(0)\nplt.rcParams['figure.dpi'] = 100",
+    "import threading\nthreading.Thread(target=print).start()",
 ])
 def test_ordinary_learner_code_is_not_flagged(source):
-    assert scan_source(source) == []
+    assert scan_source(source, {"np", "plt"}) == []
 
 
 def test_only_cells_the_learner_wrote_are_scanned():
@@ -41,3 +63,9 @@ def test_only_cells_the_learner_wrote_are_scanned():
                                          nbformat.v4.new_code_cell("import tests")])
     assert {flag for flag, _ in scan_notebook(nb, [setup])} == {"tampering"}
     assert scan_notebook(nb, [setup, "import tests"]) == []
+
+
+def test_patching_a_module_is_known_from_any_cell_of_the_notebook():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import numpy as np"),
+                                         nbformat.v4.new_code_cell("np.allclose = lambda *a, **k: True")])
+    assert [flag for flag, _ in scan_notebook(nb, ["import numpy as np"])] == ["tampering"]

@@ -1,0 +1,138 @@
+"""Command line: ``python -m autograder grade|merge|export|schedule`` (``make grade``, ``make exercises``).
+
+``grade``     grade submissions into a grading folder (``--student``, ``--assignment``, ``--shard i/n``)
+``merge``     merge the grading folders of shards into one
+``export``    grades.csv, Canvas and Moodle CSVs and per-student feedback packages from a grading folder
+``schedule``  write the course's due dates (``c.Schedule.due``) into its own gradebook, for plain nbgrader
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from nbgrader.coursedir import CourseDirectory
+
+from .course import GradingError, load_config, put_environment_bin_on_path
+from .driver import grade_class
+from .export import export
+from .intake import SubmissionError
+from .layouts import LAYOUTS
+from .sandbox import Limits
+from .schedule import apply_due_dates, read_schedule
+from .shards import merge
+
+
+def _shard(text):
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard wants I/N (e.g. 2/8), not {text!r}") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: I must be between 1 and N")
+    return index, count
+
+
+def _grade_arguments(parser):
+    defaults = Limits()
+    parser.add_argument("--submissions", required=True,
+                        help="nbgrader layout DIR/<student>/<assignment>/*.ipynb, or an LMS export of one "
+                        "assignment (Moodle, Canvas, Blackboard, or flat <student>[_anything].ipynb/.zip)")
+    parser.add_argument("--out", required=True, help="grading folder (created; reruns update it)")
+    parser.add_argument("--course", default=".", help="the course repository (default: .)")
+    parser.add_argument("--assignment", action="append",
+                        help="grade only this assignment (repeatable; default: every submitted one)")
+    parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    parser.add_argument("--shard", type=_shard, help="I/N: grade only shard I of N of the students")
+    parser.add_argument("--layout", choices=("auto",) + LAYOUTS, default="auto")
+    parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
+    parser.add_argument("--wall-seconds", type=int, default=defaults.wall_seconds,
+                        help=f"per submission: one student's assignment (default {defaults.wall_seconds})")
+    parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout,
+                        help=f"per notebook cell (default {defaults.cell_timeout})")
+    parser.add_argument("--memory-gb", type=float, default=defaults.memory_gb,
+                        help=f"per kernel (default {defaults.memory_gb})")
+    parser.add_argument("--cpu-seconds", type=int, default=defaults.cpu_seconds,
+                        help=f"CPU time per kernel (default {defaults.cpu_seconds})")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run kernels without bubblewrap: only for notebooks you trust (your own solutions)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _grade(args):
+    limits = Limits(wall_seconds=args.wall_seconds, cell_timeout=args.cell_timeout, memory_gb=args.memory_gb,
+                    cpu_seconds=args.cpu_seconds)
+    records, summary = grade_class(
+        args.course, args.submissions, args.out, assignments=args.assignment, students=args.student,
+        shard=args.shard, layout=args.layout, jobs=args.jobs, limits=limits, sandboxed=not args.no_sandbox,
+        progress=not args.quiet)
+    width = max([len(r.student) for r in records] + [7])
+    print(f"\n{'student':<{width}}  {'assignment':<18} {'score':>11}  status")
+    for r in sorted(records, key=lambda r: (r.student, r.assignment)):
+        print(f"{r.student:<{width}}  {r.assignment:<18} {r.score:>5g}/{r.max_score:<5g}  {r.status}")
+    print("\nSummary: " + json.dumps(summary, indent=1))
+
+
+def _merge(args):
+    count = merge(args.out, args.shards)
+    print(f"Merged {count} submissions from {len(args.shards)} shards into {args.out}; grades in "
+          f"{os.path.join(args.out, 'grades.csv')}")
+
+
+def _export(args):
+    if not os.path.isfile(os.path.join(args.out, "gradebook.db")):
+        raise GradingError(f"{args.out!r} is not a grading folder (no gradebook.db): grade into it first.")
+    for path in export(args.out):
+        print(path)
+
+
+def _schedule(args):
+    root = os.path.realpath(args.course)
+    config = load_config(root)
+    try:
+        dates, policies = read_schedule(config)
+    except ValueError as error:
+        raise GradingError(f"{error} (nbgrader_config.py)") from None
+    db_url = CourseDirectory(config=config, root=root).db_url
+    apply_due_dates(db_url, dates)
+    for assignment in sorted(set(dates) | set(policies)):
+        due = dates[assignment].isoformat() + " UTC" if assignment in dates else "no due date"
+        print(f"{assignment}: {due}, late policy {policies.get(assignment, 'LateSubmissionPlugin.penalty_method')}")
+    if not dates:
+        print("No due dates in c.Schedule.due (nbgrader_config.py): no submission is late.")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m autograder",
+                                     description="Autograde a class with nbgrader, sandboxed and in parallel.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("grade", help="grade submissions into a grading folder: grades.csv, the class "
+                                "gradebook, feedback")
+    _grade_arguments(grade)
+    grade.set_defaults(run=_grade)
+    merging = commands.add_parser("merge", help="merge the grading folders of shards (grade --shard i/n)")
+    merging.add_argument("--out", required=True, help="the class's grading folder (created; merging again is safe)")
+    merging.add_argument("shards", nargs="+", help="the shards' grading folders")
+    merging.set_defaults(run=_merge)
+    exporting = commands.add_parser("export", help="grades.csv, Canvas and Moodle CSVs, feedback per student")
+    exporting.add_argument("--out", required=True, help="the grading folder (exports go to OUT/exports)")
+    exporting.set_defaults(run=_export)
+    schedule = commands.add_parser("schedule", help="write c.Schedule's due dates into the course's gradebook")
+    schedule.add_argument("--course", default=".", help="the course repository (default: .)")
+    schedule.set_defaults(run=_schedule)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    put_environment_bin_on_path()  # nbgrader's gradebook runs this environment's alembic
+    try:
+        args.run(args)
+    except (GradingError, SubmissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

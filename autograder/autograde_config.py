@@ -1,0 +1,57 @@
+"""The course's autograding settings: an nbgrader (traitlets) config file, not a module to import.
+
+The course's ``nbgrader_config.py`` loads it with ``load_subconfig``, and every grading folder the
+driver writes loads the course's config, so a plain ``nbgrader autograde`` / ``generate_feedback`` and
+``make grade`` behave alike: sandboxed kernels, hidden tests deferred, checks re-bound, outputs capped,
+hidden tests never in feedback. Points per graded cell live in the notebooks' nbgrader metadata (set in
+``solutions/``); what the sandbox mounts for the course (``c.Sandbox.packages``, ``c.Sandbox.work_files``)
+is set in the course's ``nbgrader_config.py``.
+"""
+
+c = get_config()  # noqa: F821 (provided by the traitlets config loader)
+
+# Execution: nbgrader's steps, with GuardedExecute (autograder/execute.py) in place of Execute and
+# OutputCaps (autograder/outputs.py) after LimitOutput.
+c.Autograde.autograde_preprocessors = [
+    "autograder.execute.GuardedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbgrader.preprocessors.LimitOutput",
+    "autograder.outputs.OutputCaps",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Per cell. Building a ResNet50 or a training step on a 2-core CPU takes tens of seconds, not the
+# default 30; the grading CLI's --cell-timeout overrides it.
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+
+# Late penalties: per assignment, from c.Schedule in the course's nbgrader_config.py (autograder/schedule.py).
+c.AssignLatePenalties.plugin_class = "autograder.schedule.LatePolicy"
+
+# A submission that deleted test cells gets them back (nbgrader restores edited ones in any case).
+c.OverwriteCells.add_missing_cells = True
+
+# nbgrader scores a test cell that wrote anything to stderr 0, and TensorFlow writes there on its own.
+# stderr chunks matching this pattern are dropped before scoring; any other stderr output still fails.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = (
+    r"(?m)^("
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] "  # TensorFlow C++ logging
+    r"|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]"  # absl logging (XLA, oneDNN, CUDA stubs)
+    r"|WARNING: All log messages before absl::InitializeLog"
+    r"|.*:\d+: \w*Warning: "  # Python warnings (Keras, NumPy deprecations)
+    r")"
+)
+
+# A flood of prints is cut to this many lines; OutputCaps caps sizes and drops HTML/JavaScript outputs.
+c.LimitOutput.max_lines = 1000
+
+# Feedback: the learner's view (autograder/feedback.py): no hidden tests, no output of a kernel that
+# saw them, the grader's verdict per check.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.LearnerView",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

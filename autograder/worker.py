@@ -1,0 +1,188 @@
+"""Grade one submission in a course folder of its own (``python -I -m autograder.worker``).
+
+Started by :mod:`autograder.driver`, one process per submission (a student's assignment). It runs
+``nbgrader autograde`` (each kernel in the sandbox, see :mod:`autograder.execute`), reads the outcome
+from its own gradebook, applies the scan of :mod:`autograder.scan`, writes the statuses into the
+autograded notebooks (the feedback shows them), renders the feedback (a status page where nbgrader
+could not grade a notebook) and writes ``results.json``, which the driver checks and merges into the
+class gradebook. Nothing here touches another student's folder.
+"""
+
+import argparse
+import json
+import os
+import warnings
+
+import nbformat
+from nbgrader.api import Gradebook
+from sqlalchemy.exc import SAWarning
+from traitlets.config import Config
+
+from .course import nbgrader_api
+from .execute import BINDING_FAILED, CPU_LIMIT, KERNEL_DIED, METADATA
+from .feedback import status_page
+from .gradebook import submission_data
+from .results import Status
+from .scan import scan_notebook
+
+ERROR_STATUSES = {"CellTimeoutError": Status.CELL_TIMEOUT, "MemoryError": Status.MEMORY_LIMIT,
+                  KERNEL_DIED: Status.KERNEL_DIED, CPU_LIMIT: Status.CPU_LIMIT, BINDING_FAILED: Status.TAMPERING}
+DISK_ERRORS = ("No space left on device", "File too large", "Disk quota exceeded")
+REJECTED_SIGNS = ("checkcellmetadata", "CheckCellMetadata", "Inconsistent checksums", "deduplicateids",
+                  "hidden tests statement", "nested begin")
+
+
+def _db_url(root):
+    return "sqlite:///" + os.path.join(root, "gradebook.db")
+
+
+def _log(log_path, step, outcome):
+    text = f"== {step}: success={outcome['success']}\n{outcome.get('log', '')}\n{outcome.get('error', '')}\n"
+    with open(log_path, "a") as log:
+        log.write(text)
+    return text
+
+
+def output_statuses(nb):
+    """Statuses the executed notebook's outputs and the guard's metadata show."""
+    statuses = set()
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get(METADATA, {}).get("truncated"):
+            statuses.add(Status.OUTPUT_LIMIT)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            if output.get("ename") in ERROR_STATUSES:
+                statuses.add(ERROR_STATUSES[output["ename"]])
+            elif any(sign in output.get("evalue", "") for sign in DISK_ERRORS):
+                statuses.add(Status.DISK_LIMIT)
+    return statuses
+
+
+def failure_status(log):
+    """Why nbgrader wrote no autograded notebook: the submission's doing, or the grader's."""
+    if "GuardError" in log:
+        return Status.GRADER_ERROR
+    if "UnresponsiveKernelError" in log or "became unresponsive" in log:
+        return Status.CELL_TIMEOUT
+    if any(sign in log for sign in REJECTED_SIGNS):
+        return Status.REJECTED_NOTEBOOK
+    return Status.GRADER_ERROR
+
+
+def known_sources(root, assignment, notebook, gb):
+    """Sources the learner did not write: the released notebook's code cells and nbgrader's stored cells."""
+    released = nbformat.read(os.path.join(root, "release", assignment, notebook + ".ipynb"), as_version=4)
+    sources = [cell.source for cell in released.cells if cell.cell_type == "code"]
+    return sources + [cell.source for cell in gb.find_notebook(notebook, assignment).source_cells]
+
+
+def edited_test_cells(root, student, assignment, notebook):
+    """Names of the released read-only cells that the submitted notebook deleted or changed."""
+    released = nbformat.read(os.path.join(root, "release", assignment, notebook + ".ipynb"), as_version=4)
+    try:
+        submitted = nbformat.read(os.path.join(root, "submitted", student, assignment, notebook + ".ipynb"), 4)
+    except Exception:  # noqa: BLE001 (any parse error: intake reports unreadable notebooks)
+        return []
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in submitted.cells}
+    return [cell.metadata["nbgrader"]["grade_id"] for cell in released.cells
+            if cell.metadata.get("nbgrader", {}).get("locked")
+            and cells.get(cell.metadata["nbgrader"]["grade_id"]) != cell.source]
+
+
+def _flag(gb, notebook, assignment, student, flags):
+    """Score a flagged notebook 0 through nbgrader's manual score, with the reasons as a comment, and flag it
+    for review in the formgrader."""
+    submission = gb.find_submission_notebook(notebook, assignment, student)
+    reason = "Scored 0 by the autograder: " + "; ".join(f"{flag} ({why})" for flag, why in flags)
+    submission.flagged = True
+    for grade in submission.grades:
+        grade.manual_score = 0
+    for comment in submission.comments:
+        comment.manual_comment = reason
+    gb.db.commit()
+
+
+def _zero(gb, notebook, assignment, student):
+    for grade in gb.find_submission_notebook(notebook, assignment, student).grades:
+        grade.auto_score, grade.needs_manual_grade = 0, False
+    gb.db.commit()
+
+
+def _annotate(path, statuses, reasons):
+    """Record the grader's statuses and reasons in an autograded notebook (the feedback's banner)."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.setdefault(METADATA, {}).update(status=sorted(s.value for s in statuses), reasons=reasons)
+    os.chmod(path, 0o644)
+    nbformat.write(nb, path)
+
+
+def _results(gb, assignment, student):
+    submission = gb.find_submission(assignment, student)
+    return dict(submission_data(gb, assignment, student), score=submission.score, max_score=submission.max_score,
+                late_penalty=submission.late_submission_penalty or 0)
+
+
+def grade(api, root, student, assignment):
+    """Autograde ``student``'s ``assignment`` in ``root``; returns the result the driver merges."""
+    log_path = os.path.join(root, "logs", f"{assignment}.log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    submitted = os.path.join(root, "submitted", student, assignment)
+    present = {name[:-6] for name in os.listdir(submitted) if name.endswith(".ipynb")}
+    log = _log(log_path, "autograde", api.autograde(assignment, student, force=True, create=True)) if present else ""
+    statuses, reasons, failed = set(), [], []
+    with Gradebook(_db_url(root)) as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student)
+        for notebook in gb.find_assignment(assignment).notebooks:
+            autograded = os.path.join(root, "autograded", student, assignment, notebook.name + ".ipynb")
+            if not os.path.exists(autograded):
+                _zero(gb, notebook.name, assignment, student)
+                if notebook.name in present:
+                    statuses.add(failure_status(log))
+                    failed.append(notebook.name)
+                continue
+            if edited_test_cells(root, student, assignment, notebook.name):
+                statuses.add(Status.RESTORED_TESTS)
+            nb = nbformat.read(autograded, as_version=4)
+            statuses |= output_statuses(nb)
+            flags = scan_notebook(nb, known_sources(root, assignment, notebook.name, gb))
+            if flags:
+                statuses |= {Status(flag) for flag, _ in flags}
+                reasons += [f"{notebook.name}: {flag}: {why}" for flag, why in flags]
+                _flag(gb, notebook.name, assignment, student, flags)
+        result = _results(gb, assignment, student)
+    if result["late_penalty"]:
+        statuses.add(Status.LATE)
+    for name in present - set(failed):
+        _annotate(os.path.join(root, "autograded", student, assignment, name + ".ipynb"), statuses, reasons)
+    if present - set(failed):
+        _log(log_path, "generate_feedback", api.generate_feedback(assignment, student, force=True))
+    for name in failed:
+        folder = os.path.join(root, "feedback", student, assignment)
+        os.makedirs(folder, exist_ok=True)
+        learner = nbformat.read(os.path.join(submitted, name + ".ipynb"), as_version=4)
+        status_page(os.path.join(folder, name + ".html"), f"{assignment}: {name}", statuses, reasons, learner)
+    result.update(student=student, assignment=assignment, statuses=sorted(s.value for s in statuses),
+                  reasons=reasons)
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="the worker's own course folder")
+    parser.add_argument("--student", required=True)
+    parser.add_argument("--assignment", required=True)
+    parser.add_argument("--settings", required=True, help="JSON: config overrides (cell timeout, sandbox limits)")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's submissions API, SQLAlchemy 2
+    with open(args.settings) as handle:
+        overrides = Config(json.load(handle))
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    result = grade(nbgrader_api(args.root, overrides), args.root, args.student, args.assignment)
+    with open(os.path.join(args.root, "results.json"), "w") as handle:
+        json.dump(result, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Plain nbgrader from the course root, with the project's config: the documented path fills the gradebook
+(``make exercises``: ``nbgrader generate_assignment`` + ``autograder schedule``), then ``nbgrader
+autograde``, ``generate_feedback`` and ``export`` work, sandboxed, with due dates and the late policy."""
+
+import csv
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from test_grading_course import ASSIGNMENT, NOTEBOOK, REPOSITORY, completed_exercise, hidden_test_lines
+
+BIN = os.path.dirname(sys.executable)
+SCHEDULE = f'''
+c.Schedule.due = {{"{ASSIGNMENT}": "2030-01-01 00:00:00 UTC"}}
+c.Schedule.late_policy = {{"{ASSIGNMENT}": "50% per day"}}
+'''
+
+
+def run(command, cwd):
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]})
+    assert result.returncode == 0, f"{command}: {result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A copy of the course (its config, checks and first assignment), released and graded with nbgrader."""
+    root = tmp_path_factory.mktemp("nbgrader-course")
+    shutil.copy(os.path.join(REPOSITORY, "tests.py"), root)
+    (root / "autograder").mkdir()
+    shutil.copy(os.path.join(REPOSITORY, "autograder", "autograde_config.py"), root / "autograder")
+    shutil.copytree(os.path.join(REPOSITORY, "solutions", ASSIGNMENT), root / "solutions" / ASSIGNMENT)
+    with open(os.path.join(REPOSITORY, "nbgrader_config.py")) as handle:
+        (root / "nbgrader_config.py").write_text(handle.read() + SCHEDULE)
+    run([os.path.join(BIN, "nbgrader"), "generate_assignment", ASSIGNMENT, "--force"], root)  # make exercises
+    run([sys.executable, "-m", "autograder", "schedule"], root)
+    exercise, completed = completed_exercise(ASSIGNMENT, NOTEBOOK)
+    for student, nb, timestamp in (("alice", completed, "2030-01-01 20:00:00 UTC"), ("bob", exercise, "")):
+        folder = root / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / (NOTEBOOK + ".ipynb")))
+        if timestamp:
+            (folder / "timestamp.txt").write_text(timestamp)
+    run([os.path.join(BIN, "nbgrader"), "autograde", ASSIGNMENT], root)
+    run([os.path.join(BIN, "nbgrader"), "generate_feedback", ASSIGNMENT], root)
+    run([os.path.join(BIN, "nbgrader"), "export", "--to", "nbgrader-grades.csv"], root)
+    return root
+
+
+def test_nbgrader_export_has_the_scores_and_the_late_penalty(course):
+    with open(course / "nbgrader-grades.csv", newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    alice, bob = rows["alice"], rows["bob"]
+    assert (float(alice["raw_score"]), float(alice["late_submission_penalty"]), float(alice["score"])) == (10, 5, 5)
+    assert alice["duedate"].startswith("2030-01-01 00:00:00")
+    assert (float(bob["raw_score"]), float(bob["score"]), float(bob["max_score"])) == (0, 0, 10)
+
+
+def test_plain_nbgrader_runs_the_guarded_sandboxed_execution(course):
+    nb = nbformat.read(str(course / "autograded" / "alice" / ASSIGNMENT / (NOTEBOOK + ".ipynb")), 4)
+    assert nb.metadata["autograder"] == {"guarded": True, "kernel": "ok"}
+    checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert [c.metadata["autograder"].get("hidden_tests") for c in checks if "autograder" in c.metadata].count(
+        "passed") == 1  # the one check cell with hidden tests ran them, after the learner's cells
+
+
+def test_plain_nbgrader_feedback_never_shows_hidden_tests(course):
+    pages = glob.glob(str(course / "feedback" / "*" / ASSIGNMENT / "*.html"))
+    assert len(pages) == 2
+    hidden = hidden_test_lines()
+    for page in pages:
+        with open(page) as handle:
+            html = handle.read()
+        assert not [line for line in hidden if line in html or line.replace('"', "&quot;") in html]
