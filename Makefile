@@ -29,7 +29,7 @@ $(JAX_INSTALLED): pyproject.toml requirements-jax.lock
 
 venv: $(INSTALLED)  ## Create .venv with the pinned packages
 
-demo: $(INSTALLED)  ## The reference solution end to end on the embedded data
+demo: $(INSTALLED)  ## The reference solution end to end on the embedded data (outputs in runs/demo/)
 	$(BIN)/python -m retinanet demo
 
 test: test-tensorflow test-jax  ## The whole test suite: the TensorFlow leg, then the JAX leg
@@ -87,7 +87,10 @@ sandbox:  ## Install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)
 	@bwrap --version
 
 # The README's screenshots come from the browser tests; a plain test run writes them to a temporary folder.
-images: $(INSTALLED)  ## Refresh the screenshots in images/ (JupyterLab and formgrader, in Chromium)
+# The committed pictures change only here: `make demo` draws into runs/demo/, the browser tests into a
+# temporary folder.
+images: $(INSTALLED)  ## Refresh the README's pictures in images/ (a fresh demo run; JupyterLab and formgrader in Chromium)
+	$(BIN)/python -m retinanet demo --picture images/demo_detections.png
 	COURSE_SCREENSHOTS="$(CURDIR)/images" $(BIN)/python -m pytest test_suite/test_browser.py test_suite/test_formgrader.py
 
 lock: $(INSTALLED) $(JAX_INSTALLED)  ## Re-pin every installed package into requirements.lock and requirements-jax.lock

@@ -47,8 +47,8 @@ def pyramid_from_features(fpn, c3, c4, c5):
     return p3, p4, p5, p6, p7
 
 
-def _conv(kernel_size, strides=1):
-    return keras.layers.Conv2D(FPN_CHANNELS, kernel_size, strides=strides, padding="same")
+def _conv(channels, kernel_size, strides=1):
+    return keras.layers.Conv2D(channels, kernel_size, strides=strides, padding="same")
 
 
 @keras.saving.register_keras_serializable(package="retinanet")
@@ -59,24 +59,27 @@ class FeaturePyramidNetwork(keras.layers.Layer):
         backbone: a model mapping images to ``[C3, C4, C5]``; by default :func:`get_backbone` with any
             input size. Injecting one (a smaller network, or ImageNet-initialised ResNet50) is how the
             course tests and trains lighter variants.
+        channels: of every pyramid level; the paper's :data:`FPN_CHANNELS` unless a recipe says otherwise
+            (the CPU demo's, :data:`retinanet.train.CPU_HEAD_CHANNELS`).
     """
 
-    def __init__(self, backbone=None, **kwargs):
+    def __init__(self, backbone=None, channels=FPN_CHANNELS, **kwargs):
         kwargs.setdefault("name", "FeaturePyramidNetwork")
         super().__init__(**kwargs)
         self.backbone = backbone if backbone is not None else get_backbone(input_shape=(None, None, 3))
+        self.channels = int(channels)
 
         # Lateral 1×1 convolutions bring C3–C5 to 256 channels.
-        self.conv_c3_1x1 = _conv(1)
-        self.conv_c4_1x1 = _conv(1)
-        self.conv_c5_1x1 = _conv(1)
+        self.conv_c3_1x1 = _conv(self.channels, 1)
+        self.conv_c4_1x1 = _conv(self.channels, 1)
+        self.conv_c5_1x1 = _conv(self.channels, 1)
 
         # 3×3 convolutions: smoothing of the merged maps (P3–P5) and the two extra coarse levels.
-        self.conv_c3_3x3 = _conv(3)
-        self.conv_c4_3x3 = _conv(3)
-        self.conv_c5_3x3 = _conv(3)
-        self.conv_c6_3x3 = _conv(3, strides=2)
-        self.conv_c7_3x3 = _conv(3, strides=2)
+        self.conv_c3_3x3 = _conv(self.channels, 3)
+        self.conv_c4_3x3 = _conv(self.channels, 3)
+        self.conv_c5_3x3 = _conv(self.channels, 3)
+        self.conv_c6_3x3 = _conv(self.channels, 3, strides=2)
+        self.conv_c7_3x3 = _conv(self.channels, 3, strides=2)
 
         self.upsample_2x = keras.layers.UpSampling2D(2, interpolation="nearest")
 
@@ -85,8 +88,9 @@ class FeaturePyramidNetwork(keras.layers.Layer):
         return pyramid_from_features(self, c3, c4, c5)
 
     def get_config(self):
-        """The layer's base config plus its backbone, so that ``from_config`` rebuilds the same network."""
-        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone)}
+        """The layer's base config plus its width and backbone, so that ``from_config`` rebuilds the same network."""
+        return {**super().get_config(), "channels": self.channels,
+                "backbone": keras.saving.serialize_keras_object(self.backbone)}
 
     @classmethod
     def from_config(cls, config):

@@ -32,13 +32,16 @@ def prior_bias(prior_probability=PRIOR_PROBABILITY):
     return -math.log((1.0 - prior_probability) / prior_probability)
 
 
-def build_head(output_filters, bias_initializer="zeros"):
+def build_head(output_filters, bias_initializer="zeros", channels=FPN_CHANNELS, hidden_initializer=None):
     """One subnet: Input ``[None, None, 256]`` → 4 × (3×3 conv, 256, ReLU) → 3×3 conv, ``output_filters``.
 
     Args:
         output_filters: K·A for the classification subnet, 4·A for the box subnet.
         bias_initializer: of the final convolution. The box subnet keeps ``"zeros"``;
             :class:`retinanet.RetinaNet` passes ``Constant(prior_bias())`` for the classification subnet.
+        channels: input and hidden width; the paper's 256 unless a recipe says otherwise.
+        hidden_initializer: kernel initializer of the four hidden convolutions; ``None`` is the paper's
+            Gaussian with σ = :data:`KERNEL_STDDEV` (the output convolution always has it).
 
     Returns:
         ``keras.Sequential`` whose output has ``output_filters`` channels and no activation.
@@ -47,12 +50,12 @@ def build_head(output_filters, bias_initializer="zeros"):
         raise ValueError(f"output_filters must be a positive integer, got {output_filters!r}")
     kernel_init = keras.initializers.RandomNormal(mean=0.0, stddev=KERNEL_STDDEV)
     head = keras.Sequential()
-    head.add(keras.Input(shape=[None, None, FPN_CHANNELS]))
+    head.add(keras.Input(shape=[None, None, int(channels)]))
     for _ in range(HEAD_DEPTH):
         head.add(
             keras.layers.Conv2D(
-                FPN_CHANNELS, 3, padding="same", activation="relu",
-                kernel_initializer=kernel_init, bias_initializer="zeros",
+                int(channels), 3, padding="same", activation="relu",
+                kernel_initializer=hidden_initializer or kernel_init, bias_initializer="zeros",
             )
         )
     head.add(

@@ -5,7 +5,8 @@ pretrained weights and on a 2-core CPU, ResNet-50 from scratch cannot learn the 
 the ``make demo`` time budget, so the CPU default swaps in this network: the same interface as
 :func:`retinanet.backbone.get_backbone` (a ``Model`` from images to ``[C3, C4, C5]``), the same strides,
 ResNet's basic blocks (He et al., 2016) with batch normalisation, but far fewer channels and layers. The
-FPN and both subnets stay exactly as the paper has them (256 channels, four 3×3 convolutions each).
+FPN and both subnets keep the paper's structure (five levels; four 3×3 convolutions per subnet); the CPU
+recipe narrows them (see :data:`retinanet.train.CPU_HEAD_CHANNELS`).
 """
 
 from retinanet._keras import keras

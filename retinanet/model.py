@@ -8,7 +8,7 @@ import copy
 
 from retinanet._keras import keras, ops
 from retinanet.anchors import ANCHORS_PER_LOCATION, SIZE_DIVISOR
-from retinanet.fpn import FeaturePyramidNetwork
+from retinanet.fpn import FPN_CHANNELS, FeaturePyramidNetwork
 from retinanet.heads import build_head, prior_bias
 
 
@@ -41,38 +41,48 @@ class RetinaNet(keras.Model):
     Args:
         num_classes: K ≥ 1 object classes (background is not a class: scores are K sigmoids).
         backbone: optional model mapping images to ``[C3, C4, C5]``; ResNet50 by default.
+        channels: width of the pyramid and the subnets (the paper's 256 by default).
+        hidden_initializer: of the subnets' hidden convolutions (default: the paper's, see
+            :func:`retinanet.heads.build_head`).
 
     Images go in as ``(batch, height, width, 3)`` float tensors, preprocessed with
     :func:`retinanet.backbone.preprocess_images`; height and width are multiples of 32.
     """
 
-    def __init__(self, num_classes, backbone=None, **kwargs):
+    def __init__(self, num_classes, backbone=None, channels=FPN_CHANNELS, hidden_initializer=None, **kwargs):
         if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
             raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
         kwargs.setdefault("name", "RetinaNet")
         super().__init__(**kwargs)
-        self.num_classes = int(num_classes)
-        self.fpn = FeaturePyramidNetwork(backbone)
+        self.num_classes, self.channels = int(num_classes), int(channels)
+        self.hidden_initializer = keras.initializers.get(hidden_initializer) if hidden_initializer else None
+        self.fpn = FeaturePyramidNetwork(backbone, channels=channels)
         self.cls_head = build_head(
             ANCHORS_PER_LOCATION * self.num_classes,
             bias_initializer=keras.initializers.Constant(prior_bias()),
+            channels=channels, hidden_initializer=self.hidden_initializer,
         )
-        self.box_head = build_head(ANCHORS_PER_LOCATION * 4)
+        self.box_head = build_head(ANCHORS_PER_LOCATION * 4, channels=channels, hidden_initializer=self.hidden_initializer)
 
     def call(self, image, training=False):
         check_image_shape(image.shape)
         return outputs_from_pyramid(self.fpn(image, training=training), self.box_head, self.cls_head, self.num_classes)
 
     def get_config(self):
-        """The model's base config (name, dtype policy, …), ``num_classes`` and the backbone, so that
-        ``from_config`` and ``keras.saving.load_model`` rebuild the same network."""
+        """The model's base config (name, dtype policy, …), ``num_classes``, the widths, the subnets'
+        initializer and the backbone, so that ``from_config`` and ``keras.saving.load_model`` rebuild the
+        same network."""
         return {
             **super().get_config(),
             "num_classes": self.num_classes,
+            "channels": self.channels,
+            "hidden_initializer": keras.saving.serialize_keras_object(self.hidden_initializer),
             "backbone": keras.saving.serialize_keras_object(self.fpn.backbone),
         }
 
     @classmethod
     def from_config(cls, config):
         config = copy.deepcopy(config)  # deserialising consumes the nested config; keep the caller's intact
-        return cls(backbone=keras.saving.deserialize_keras_object(config.pop("backbone")), **config)
+        backbone = keras.saving.deserialize_keras_object(config.pop("backbone"))
+        initializer = keras.saving.deserialize_keras_object(config.pop("hidden_initializer", None))
+        return cls(backbone=backbone, hidden_initializer=initializer, **config)

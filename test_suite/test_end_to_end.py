@@ -122,6 +122,6 @@ def test_every_command_has_help(command, capsys):
     assert "usage: python -m retinanet " + command in capsys.readouterr().out
 
 
-def test_cli_asks_for_both_annotations_and_images():
-    with pytest.raises(SystemExit, match="give both --annotations and --images"):
-        main(["evaluate", "--annotations", "x.json"])
+def test_cli_asks_for_both_annotations_and_images(tmp_path, capsys):
+    assert main(["train", "--annotations", "x.json", "--run-dir", str(tmp_path / "run")]) == 1
+    assert "give both --annotations and --images" in capsys.readouterr().err
