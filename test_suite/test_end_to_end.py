@@ -125,3 +125,16 @@ def test_every_command_has_help(command, capsys):
 def test_cli_asks_for_both_annotations_and_images(tmp_path, capsys):
     assert main(["train", "--annotations", "x.json", "--run-dir", str(tmp_path / "run")]) == 1
     assert "give both --annotations and --images" in capsys.readouterr().err
+
+
+def test_demo_estimates_time_left_and_ends_with_one_summary_line(tmp_path, capsys):
+    picture = tmp_path / "picture.png"
+    main(["demo", "--data-root", str(tmp_path / "shapes"), "--run-dir", str(tmp_path / "run"), "--steps", "12",
+          "--image-size", "64", "--checkpoint-every", "12", "--no-progress", "--pictures", "2", "--picture",
+          str(picture)])
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert any(line.startswith("train: ") and " s/step over steps 2-11; about " in line and "of training left" in line
+               for line in printed), printed
+    summary = printed[-1]
+    assert summary.startswith("demo finished in ") and " CPU-s on " in summary and "mAP@0.5 " in summary, summary
+    assert picture.is_file() and (tmp_path / "run" / "predictions").is_dir()

@@ -11,7 +11,14 @@ from retinanet.losses import detection_loss_terms
 from retinanet.matching import assign_targets
 from retinanet.model import RetinaNet
 from retinanet.postprocess import decode_detections
-from retinanet.train import TrainConfig, WarmupStepDecay, dtype_policy, make_optimizer
+import retinanet.train as training
+from retinanet.backbone import get_backbone
+from retinanet.fpn import FPN_CHANNELS
+from retinanet.heads import KERNEL_STDDEV
+from retinanet.train import (
+    ADAMW_LEARNING_RATE, CPU_HEAD_CHANNELS, SGD_LEARNING_RATE, TrainConfig, WarmupStepDecay, build_detector,
+    dtype_policy, freeze_for_finetuning, make_optimizer, resolve_auto,
+)
 
 SIZE = 64
 
@@ -104,3 +111,44 @@ def test_optimizers_follow_the_config():
     assert isinstance(scaled, keras.optimizers.LossScaleOptimizer)
     with pytest.raises(ValueError, match="sgd"):
         make_optimizer(TrainConfig("", "", "", optimizer="rmsprop", learning_rate=0.1))
+
+
+def _choices(config):
+    return config.recipe, config.backbone, config.head_channels, config.head_init, config.optimizer, config.learning_rate
+
+
+def test_the_recipes_fill_what_is_left_to_them(monkeypatch):
+    monkeypatch.setattr(training, "accelerators", lambda: [])
+    assert _choices(resolve_auto(TrainConfig("", "", ""))) == (
+        "cpu", "light", CPU_HEAD_CHANNELS, "he", "adamw", ADAMW_LEARNING_RATE)
+    assert _choices(resolve_auto(TrainConfig("", "", "", recipe="paper"))) == (
+        "paper", "resnet50", FPN_CHANNELS, "paper", "sgd", SGD_LEARNING_RATE)
+    overridden = TrainConfig("", "", "", recipe="cpu", head_channels=128, head_init="paper", optimizer="sgd")
+    assert _choices(resolve_auto(overridden)) == ("cpu", "light", 128, "paper", "sgd", SGD_LEARNING_RATE)
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        resolve_auto(TrainConfig("", "", "", recipe="fast"))
+    monkeypatch.setattr(training, "accelerators", lambda: ["gpu:0"])
+    on_gpu = resolve_auto(TrainConfig("", "", ""))
+    assert on_gpu.recipe == "paper" and on_gpu.head_channels == FPN_CHANNELS and on_gpu.mixed_precision == "bfloat16"
+
+
+def test_the_cpu_recipe_narrows_the_subnets_and_he_initialises_their_hidden_layers():
+    keras.utils.set_random_seed(0)
+    he = build_detector(3, SIZE, "light", head_channels=16, head_init="he").retinanet
+    paper = build_detector(3, SIZE, "light", head_channels=16, head_init="paper").retinanet
+    for model in (he, paper):
+        assert model.fpn.conv_c3_3x3.filters == 16 and model.cls_head.layers[0].filters == 16
+        for head in (model.cls_head, model.box_head):  # the output convolutions keep the paper's σ
+            assert np.std(ops.convert_to_numpy(head.layers[-1].kernel)) == pytest.approx(KERNEL_STDDEV, rel=0.1)
+    hidden_std = lambda model: np.std(ops.convert_to_numpy(model.box_head.layers[1].kernel))  # noqa: E731
+    assert hidden_std(he) == pytest.approx(np.sqrt(2 / (9 * 16)), rel=0.1)
+    assert hidden_std(paper) == pytest.approx(KERNEL_STDDEV, rel=0.1)
+
+
+def test_fine_tuning_freezes_the_stem_stage_2_and_batch_norm():
+    resnet = get_backbone(input_shape=(None, None, 3), weights=None)
+    freeze_for_finetuning(resnet)
+    by_name = {layer.name: layer for layer in resnet.layers}
+    assert not any(layer.trainable for layer in resnet.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert not by_name["conv1_conv"].trainable and not by_name["conv2_block3_3_conv"].trainable
+    assert by_name["conv3_block1_1_conv"].trainable and by_name["conv5_block3_3_conv"].trainable
