@@ -7,6 +7,7 @@ numbers from JAX. The one intended difference, the box a low-quality ("forced") 
 is pinned down at the end.
 """
 
+import contextlib
 import pathlib
 
 import numpy as np
@@ -99,6 +100,16 @@ def test_matched_box_is_the_anchors_own_best_box(image):
         assert reassigned.any(), "the fixture should exercise the difference"
 
 
+def full_float32_convolutions():
+    """JAX on a GPU computes float32 convolutions in TF32 by default (about three decimal digits: the H100
+    check failed this comparison so); parity with the recorded float32 outputs needs full precision."""
+    if BACKEND != "jax":
+        return contextlib.nullcontext()
+    import jax
+
+    return jax.default_matmul_precision("highest")
+
+
 def test_network_on_fixed_weights():
     images = keras.Input(shape=(None, None, 3))
     x = keras.layers.Conv2D(8, 3, strides=4, padding="same", activation="relu")(images)
@@ -111,7 +122,8 @@ def test_network_on_fixed_weights():
     np.testing.assert_array_equal([np.prod(w.shape) for w in model.get_weights()], LEGACY["model_weight_shapes"])
     weight_rng = np.random.default_rng(MODEL_WEIGHT_SEED)
     model.set_weights([weight_rng.normal(0.0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
-    close(model(tensor("model_images")), LEGACY["model_output"], rtol=1e-4, atol=1e-3)
+    with full_float32_convolutions():
+        close(model(tensor("model_images")), LEGACY["model_output"], rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("nms", ["keras", "tensorflow"] if BACKEND == "tensorflow" else ["keras"])
