@@ -120,14 +120,9 @@ def summary(samples):
             "samples_s": [round(s, 3) for s in samples]}
 
 
-def cpu_model():
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def main():
+    from retinanet.benchmark import cpu_model
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="fresh kernels per check (default 5)")
     parser.add_argument("--output", default=str(pathlib.Path(__file__).with_name("checks.json")))

@@ -41,11 +41,6 @@ def parse_arguments():
     return parser.parse_args()
 
 
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-
-
 def steady_images_per_second(run_dir):
     with open(os.path.join(run_dir, "history.csv")) as f:
         rates = [float(row["images_per_second"]) for row in csv.DictReader(f)]
@@ -65,6 +60,8 @@ def train(tree, data_root, run_dir, steps, extra_flags=()):
 
 
 def main():
+    from retinanet.benchmark import cpu_model
+
     args = parse_arguments()
     scratch = tempfile.mkdtemp(prefix="before-after-")
     before_tree = os.path.join(scratch, "before")

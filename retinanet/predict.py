@@ -73,15 +73,6 @@ def detect_images(detector, images):
     return outputs
 
 
-def _iou(box, others):
-    """IoU of one ``[x1, y1, x2, y2]`` box with each row of ``others``."""
-    width = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    height = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    intersection = width * height
-    return intersection / np.maximum(area(box) + area(others) - intersection, 1e-9)
-
-
 def one_box_per_object(boxes, scores, overlap=DRAW_OVERLAP):
     """Indices of the detections a picture shows, best score first: greedy NMS across classes.
 
@@ -91,9 +82,13 @@ def one_box_per_object(boxes, scores, overlap=DRAW_OVERLAP):
     box overlapping a better-scoring one by IoU > ``overlap`` is a second guess at the same object and is
     left out.
     """
-    boxes, kept = np.asarray(boxes, np.float64).reshape(-1, 4), []
+    from retinanet._keras import ops
+    from retinanet.boxes import iou
+
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    overlaps, kept = ops.convert_to_numpy(iou(boxes, boxes)), []
     for index in np.argsort(-np.asarray(scores), kind="stable"):
-        if not kept or _iou(boxes[index], boxes[kept]).max() <= overlap:
+        if not kept or overlaps[index, kept].max() <= overlap:
             kept.append(int(index))
     return kept
 
