@@ -2,9 +2,10 @@
 
 Measures, on whatever backend and machine it runs on:
 
-- training: images/s of ``Detector.fit()`` — forward, target assignment, focal + smooth-L1 loss, backward
-  and the optimizer update in one compiled step — on random images with three random boxes each, held
-  in memory as the peers' benchmarks hold theirs, so that the figure is the step's alone; on an
+- training: images/s of ``Detector.fit()``'s steady steps (:class:`StepClock`) — forward, target
+  assignment, focal + smooth-L1 loss, backward and the optimizer update in one compiled step — on random
+  images with three random boxes each, held in memory as the peers' benchmarks hold theirs, so that the
+  figure is the step's alone; the network as ``train`` builds it on this machine (``--recipe``); on an
   accelerator in ``mixed_bfloat16`` and in float32;
 - the input pipeline alone (:class:`retinanet.data.loader.TrainingBatches`: decode, flip, scale jitter,
   padding) in images/s with its worker threads, to show whether it can feed the step;
@@ -40,6 +41,9 @@ def add_arguments(parser):
                              "a CPU: the light backbone at 96:8 and 128:8, resnet50 at 256:4; on an accelerator "
                              "resnet50 at 512:16 and 800:8); precision float32 or bfloat16 (default: both on an "
                              "accelerator, float32 on a CPU)")
+    parser.add_argument("--recipe", choices=("auto", "paper", "cpu"), default="auto",
+                        help="the network's pyramid and subnets as `train --recipe` makes them: paper 256 channels, "
+                             "cpu 64; auto: paper on an accelerator, cpu on a CPU (default auto)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per case, after warm-up (default 5)")
     parser.add_argument("--warmup-steps", type=int, default=3, help="untimed steps that compile the step (default 3)")
     parser.add_argument("--pipeline", default="96:8", help="input pipeline case size:batch, or none (default 96:8)")
@@ -138,17 +142,40 @@ def _reset_peak_memory():
         tf.config.experimental.reset_memory_stats("GPU:0")
 
 
-def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, precision="float32", num_classes=4):
-    """Images/s of ``fit()`` on one process's devices, SGD as in the paper, data in memory."""
+class StepClock(keras.callbacks.Callback):
+    """The steady time of a training step: the median interval between the ends of consecutive steps, each
+    end taken once its loss has arrived on the host (accelerators run steps asynchronously). A ``fit()``
+    call's own set-up (its data adapter, its iterator) is not a step's: with a few timed steps it can
+    double the call's time per step."""
+
+    def __init__(self):
+        super().__init__()
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "loss" in logs:
+            keras.ops.convert_to_numpy(logs["loss"])
+        self.ends.append(time.perf_counter())
+
+    def seconds_per_step(self):
+        if len(self.ends) < 2:
+            raise ValueError("timing a training step needs at least 2 timed steps (--steps)")
+        return float(np.median(np.diff(self.ends)))
+
+
+def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, precision="float32", num_classes=4,
+                       recipe="auto"):
+    """Images/s of ``fit()`` on one process's devices, SGD as in the paper, data in memory; the pyramid and
+    subnets as ``recipe`` makes them (:data:`retinanet.train.RECIPES`)."""
     from retinanet.train import TrainConfig, build_detector, dtype_policy, make_optimizer, resolve_auto
 
     mixed_precision = "off" if precision == "float32" else precision
-    config = resolve_auto(TrainConfig("", "", "", steps=100_000, optimizer="sgd", learning_rate=0.01,
+    config = resolve_auto(TrainConfig("", "", "", steps=100_000, optimizer="sgd", learning_rate=0.01, recipe=recipe,
                                       backbone=backbone, mixed_precision=mixed_precision))
     keras.mixed_precision.set_dtype_policy(dtype_policy(mixed_precision))
     try:
         keras.utils.set_random_seed(0)
-        detector = build_detector(num_classes, image_size, backbone, backbone_weights="none")
+        detector = build_detector(num_classes, image_size, backbone, "none", config.head_channels, config.head_init)
         optimizer, _ = make_optimizer(config)
         detector.compile(optimizer=optimizer, jit_compile=config.xla == "on")
         _reset_peak_memory()
@@ -157,14 +184,18 @@ def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, pr
         detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
         warmup = time.perf_counter() - started
         images, ground_truth = random_batches(image_size, batch_size * steps, num_classes, seed=1)
+        clock = StepClock()
         started = time.perf_counter()
-        detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
-        seconds = (time.perf_counter() - started) / steps
+        detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False,
+                     callbacks=[clock])
+        call_seconds = (time.perf_counter() - started) / steps
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    return {"backbone": backbone, "image_size": image_size, "batch_size": batch_size, "precision": precision,
-            "steps": steps, "warmup_seconds": round(warmup, 1), "seconds_per_step": round(seconds, 4),
-            "images_per_second": round(batch_size / seconds, 1), "peak_memory_mib": round(peak_memory_mib(), 1)}
+    seconds = clock.seconds_per_step()
+    return {"backbone": backbone, "channels": config.head_channels, "image_size": image_size,
+            "batch_size": batch_size, "precision": precision, "steps": steps, "warmup_seconds": round(warmup, 1),
+            "seconds_per_step": round(seconds, 4), "images_per_second": round(batch_size / seconds, 1),
+            "fit_call_seconds_per_step": round(call_seconds, 4), "peak_memory_mib": round(peak_memory_mib(), 1)}
 
 
 def benchmark_pipeline(data_root, image_size, batch_size, batches, workers):
@@ -190,16 +221,18 @@ def benchmark_pipeline(data_root, image_size, batch_size, batches, workers):
 
 
 def benchmark_inference(backbone, image_size, runs, score_threshold, precision="float32",
-                        num_classes=INFERENCE_CLASSES):
-    """Milliseconds per image (batch 1, ``uint8`` from the host) for the network plus decoding and NMS."""
+                        num_classes=INFERENCE_CLASSES, recipe="auto"):
+    """Milliseconds per image (batch 1, ``uint8`` from the host) for the network plus decoding and NMS; the
+    pyramid and subnets as ``recipe`` makes them."""
     from retinanet.detector import InferenceModel
     from retinanet.postprocess import SCORE_THRESHOLD
-    from retinanet.train import build_detector, dtype_policy
+    from retinanet.train import TrainConfig, build_detector, dtype_policy, resolve_auto
 
+    config = resolve_auto(TrainConfig("", "", "", recipe=recipe, backbone=backbone))
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_dtype_policy(dtype_policy("off" if precision == "float32" else precision))
     try:
-        detector = build_detector(num_classes, image_size, backbone, backbone_weights="none")
+        detector = build_detector(num_classes, image_size, backbone, "none", config.head_channels, config.head_init)
         if score_threshold != SCORE_THRESHOLD:  # "every candidate": scores far above any threshold
             prior = detector.retinanet.cls_head.layers[-1].bias
             prior.assign(np.zeros(prior.shape, np.float32))
@@ -212,8 +245,8 @@ def benchmark_inference(backbone, image_size, runs, score_threshold, precision="
     started = time.perf_counter()
     for _ in range(runs):
         detections = inference.detect(image)
-    return {"backbone": backbone, "image_size": image_size, "batch_size": 1, "classes": num_classes,
-            "precision": precision,
+    return {"backbone": backbone, "channels": config.head_channels, "image_size": image_size, "batch_size": 1,
+            "classes": num_classes, "precision": precision,
             "candidates": "paper (score > 0.05)" if score_threshold == SCORE_THRESHOLD else "all (untrained prior 0.5)",
             "detections": int(detections["num_detections"][0]),
             "milliseconds_per_image": round(1000 * (time.perf_counter() - started) / runs, 2)}
@@ -248,9 +281,10 @@ def run_benchmark(args):
     default_train = "resnet50:512:16,resnet50:800:8" if on_accelerator else "light:96:8,light:128:8,resnet50:256:4"
     for backbone, size, batch, precision in _cases(args.train, default_train, ("backbone", "size", "batch"), "precision"):
         for precision in (precision,) if precision else default_precisions:
-            row = benchmark_training(backbone, size, batch, args.steps, args.warmup_steps, precision)
+            row = benchmark_training(backbone, size, batch, args.steps, args.warmup_steps, precision,
+                                     recipe=args.recipe)
             report["training"].append(row)
-            print(f"train  {backbone:8s} {size:5d} px batch {batch:3d} {precision:8s} "
+            print(f"train  {backbone:8s} {row['channels']:3d} ch {size:5d} px batch {batch:3d} {precision:8s} "
                   f"{row['seconds_per_step']:.4f} s/step {row['images_per_second']:8.1f} img/s "
                   f"(peak {row['peak_memory_mib']:.0f} MiB)", flush=True)
     for size, batch in _cases(args.pipeline, "96:8", ("size", "batch")):
@@ -263,9 +297,10 @@ def run_benchmark(args):
     for backbone, size, precision in _cases(args.inference, default_inference, ("backbone", "size"), "precision"):
         for precision in (precision,) if precision else default_precisions:
             for threshold in (SCORE_THRESHOLD, -1.0):
-                row = benchmark_inference(backbone, size, args.inference_runs, threshold, precision)
+                row = benchmark_inference(backbone, size, args.inference_runs, threshold, precision,
+                                          recipe=args.recipe)
                 report["inference"].append(row)
-                print(f"inference {backbone:8s} {size} px {precision:8s} {row['candidates']}: "
+                print(f"inference {backbone:8s} {row['channels']:3d} ch {size} px {precision:8s} {row['candidates']}: "
                       f"{row['milliseconds_per_image']:.2f} ms/image incl. NMS", flush=True)
     report["peak_memory_mib"] = round(peak_memory_mib(), 1)
     report["peak_memory_kind"] = "accelerator allocator peak" if on_accelerator else "process resident set (ru_maxrss)"

@@ -22,6 +22,7 @@ BACKEND_NEUTRAL = {
     "test_anchors.py", "test_boxes.py", "test_matching.py", "test_losses.py", "test_nms.py", "test_postprocess.py",
     "test_legacy_parity.py", "test_architecture.py", "test_overfit.py", "test_data.py", "test_transforms.py",
     "test_loader.py", "test_training.py", "test_end_to_end.py", "test_config_roundtrip.py", "test_predict.py",
+    "test_benchmark.py",
 }
 """Test modules that run on every Keras backend; the others need TensorFlow (the course, the checks,
 the notebooks, the grader, the browser, TensorFlow-only edges) — except :data:`JAX_ONLY`."""
