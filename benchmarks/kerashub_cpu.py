@@ -17,8 +17,9 @@ scratch copy of this project's, never its pins). This project's side times its t
 - ``cpu_scratch`` and ``cpu_finetune``: the same two with the CPU recipe's 64-channel pyramid and subnets
   (:data:`retinanet.train.CPU_HEAD_CHANNELS`), what ``train --backbone resnet50`` runs on a CPU by default.
 
-The peer's script times one ``fit()`` call, which in about half the runs on the 2-core EPYC spends some
-5 s outside its steps (its steps themselves take the same 0.9 s either way): its figure then halves.
+The peer's script times one ``fit()`` call, which in about a third of the runs on the 2-core EPYC
+(6 of 19 on 2026-11-26) spends some 5 s outside its steps (its steps themselves take the same 0.9 s
+either way): its figure then nearly halves.
 The peer therefore runs inside a wrapper (``--time-peer``) that adds a callback to its ``fit()`` and
 also reports its steady rate, from the median interval between the ends of consecutive timed steps.
 The verdicts are the ratios of the medians of this project's images/s to the peer's steady rate (the
