@@ -20,8 +20,9 @@ scratch copy of this project's, never its pins). This project's side times its t
 The peer's script times one ``fit()`` call, which in about a third of the runs on the 2-core EPYC
 (6 of 19 on 2026-11-26) spends some 5 s outside its steps (its steps themselves take the same 0.9 s
 either way): its figure then nearly halves.
-The peer therefore runs inside a wrapper (``--time-peer``) that adds a callback to its ``fit()`` and
-also reports its steady rate, from the median interval between the ends of consecutive timed steps.
+The peer therefore runs inside a wrapper (``--time-peer``) that adds this project's benchmark clock
+(:class:`retinanet.benchmark.StepClock`) to its ``fit()`` and also reports its steady rate, from the
+median interval between the ends of consecutive timed steps.
 The verdicts are the ratios of the medians of this project's images/s to the peer's steady rate (the
 peer's own figure is recorded beside it). Random weights time like ImageNet weights. To
 say how close the like-for-like step is to what this CPU can do at all, the report also gives each
@@ -124,34 +125,28 @@ def time_our_step(configuration, steps):
 
 
 def time_peer(script_and_arguments):
-    """Run the peer's script (in the peer's Python) with a callback on its ``fit()`` calls; print its own
-    result with the steady rate of the last call's steps added."""
+    """Run the peer's script (in the peer's Python) with a :class:`~retinanet.benchmark.StepClock` on each of
+    its ``fit()`` calls; print its own result with the steady rate of the last call's steps added."""
     import runpy
 
     import keras
 
-    step_ends = []
+    from retinanet.benchmark import StepClock
 
-    class StepEnds(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            step_ends.clear()
-
-        def on_train_batch_end(self, batch, logs=None):
-            step_ends.append(time.perf_counter())
-
+    clocks = []
     fit = keras.Model.fit
 
-    def fit_with_step_ends(self, *args, callbacks=None, **kwargs):
-        return fit(self, *args, callbacks=[*(callbacks or []), StepEnds()], **kwargs)
+    def fit_with_clock(self, *args, callbacks=None, **kwargs):
+        clocks.append(StepClock())
+        return fit(self, *args, callbacks=[*(callbacks or []), clocks[-1]], **kwargs)
 
-    keras.Model.fit = fit_with_step_ends
+    keras.Model.fit = fit_with_clock
     output = io.StringIO()
     sys.argv = list(script_and_arguments)
     with contextlib.redirect_stdout(output):
         runpy.run_path(script_and_arguments[0], run_name="__main__")
     result = json.loads(output.getvalue().strip().splitlines()[-1])
-    intervals = [later - earlier for earlier, later in zip(step_ends, step_ends[1:])]
-    print(json.dumps({**result, "steady_img_per_s": round(result["batch"] / statistics.median(intervals), 3)}))
+    print(json.dumps({**result, "steady_img_per_s": round(result["batch"] / clocks[-1].seconds_per_step(), 3)}))
 
 
 def run_side(command, env):
