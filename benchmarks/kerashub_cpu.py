@@ -27,7 +27,9 @@ The verdicts are the ratios of the medians of this project's images/s to the pee
 peer's own figure is recorded beside it). Random weights time like ImageNet weights. To
 say how close the like-for-like step is to what this CPU can do at all, the report also gives each
 network's forward-pass floating-point operations per image (TensorFlow's graph profiler) and this CPU's
-float32 matrix-multiply rate. Writes ``benchmarks/kerashub-cpu.json``.
+float32 matrix-multiply rate. Writes ``benchmarks/kerashub-cpu.json``. With ``ONEDNN_MAX_CPU_ISA=AVX2``
+in the environment both sides' oneDNN kernels stop at AVX2, as on CPUs without AVX-512 (the report
+records the setting; ``benchmarks/kerashub-cpu-avx2.json``).
 
     .venv/bin/python benchmarks/kerashub_cpu.py --peer-python /tmp/khvenv/bin/python [--repeats 3] [--steps 6]
 """
@@ -200,7 +202,8 @@ def main():
                 "four configurations against KerasHub's RetinaNetObjectDetector.fit(), alternating runs, each a fresh "
                 "process",
         "cpu": cpu_model(), "cpu_cores": os.cpu_count(), "timed_steps": args.steps, "warmup_steps": WARMUP_STEPS,
-        "vector_extensions": vector_extensions(), "started_load_average": runs[CONFIGURATIONS[0]][0]["load_average"],
+        "vector_extensions": vector_extensions(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "not limited"), "started_load_average": runs[CONFIGURATIONS[0]][0]["load_average"],
         "runs": runs, "median_images_per_second": medians, "ratio_to_kerashub": ratios,
         "kerashub_script_median_images_per_second": peer_script_median,
         "ratio_to_kerashub_script_figure": {side: round(medians[side] / peer_script_median, 2) for side in CONFIGURATIONS},
@@ -210,7 +213,8 @@ def main():
     }
     with open(args.output, "w") as f:
         json.dump(report, f, indent=1)
-    print(f"{report['cpu']} ({report['vector_extensions']}), {os.cpu_count()} cores: KerasHub fit() {medians['kerashub']:.2f} img/s steady "
+    print(f"{report['cpu']} ({report['vector_extensions']}; oneDNN ISA {report['onednn_max_cpu_isa']}), "
+          f"{os.cpu_count()} cores: KerasHub fit() {medians['kerashub']:.2f} img/s steady "
           f"({peer_script_median:.2f} by its script); this project "
           + ", ".join(f"{side} {medians[side]:.2f} img/s ({ratios[side]}×)" for side in CONFIGURATIONS)
           + f"; the like-for-like step computes ≈ {achieved['paper_scratch']} GFLOP/s of the {round(ceiling)} a "

@@ -84,7 +84,7 @@ mAP@0.5 0.922 / mAP@[.5:.95] 0.635 with 64 channels in 100 training CPU-seconds,
 ResNet50 (``--backbone resnet50``, from scratch, the same 800 steps) 64 channels reached 0.935 / 0.666 in
 578 CPU-seconds and 256 channels 0.907 / 0.632 in 931; at 256 px the paper's 256-channel pyramid and
 subnets cost more than ResNet50 itself (15.5 of 25.7 forward GFLOP per image), and the 64-channel network
-trains 1.6× (from scratch) to 2.15× (fine-tuning) as fast as KerasHub's 256-channel one, where the
+trains 1.5× (from scratch) to 2.2× (fine-tuning) as fast as KerasHub's 256-channel one, where the
 paper's network trains at KerasHub's speed (``benchmarks/kerashub_cpu.py``, 2-core AMD EPYC)."""
 
 HEAD_INITS = ("auto", "paper", "he")
@@ -224,8 +224,8 @@ def freeze_for_finetuning(resnet):
     """Fine-tune ResNet50 as the paper's codebase does (Detectron: ``FREEZE_AT = 2``, ``AffineChannel`` in
     place of batch norm): the stem and stage 2 keep their ImageNet weights, and every batch-norm layer is a
     fixed affine map with the ImageNet statistics, since 2-16 detection images per step are too few for
-    batch statistics. Their backward pass goes away too: on the 2-core CPU the 256-px step trains 4.80
-    instead of 3.91 images/s (``benchmarks/kerashub_cpu.py``)."""
+    batch statistics. Their backward pass goes away too: on the 2-core CPU the 256-px step trains 5.09
+    instead of 4.15 images/s (``benchmarks/kerashub_cpu.py``)."""
     for layer in resnet.layers:
         if isinstance(layer, keras.layers.BatchNormalization) or layer.name.startswith(FROZEN_STAGES):
             layer.trainable = False
