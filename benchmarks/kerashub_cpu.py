@@ -19,13 +19,12 @@ scratch copy of this project's, never its pins). This project's side times its t
 
 The peer's script times one ``fit()`` call, which in about a third of the runs on the 2-core EPYC
 (6 of 19 on 2026-11-26) spends some 5 s outside its steps (its steps themselves take the same 0.9 s
-either way): its figure then nearly halves.
-The peer therefore runs inside a wrapper (``--time-peer``) that adds this project's benchmark clock
-(:class:`retinanet.benchmark.StepClock`) to its ``fit()`` and also reports its steady rate, from the
-median interval between the ends of consecutive timed steps.
-The verdicts are the ratios of the medians of this project's images/s to the peer's steady rate (the
-peer's own figure is recorded beside it). Random weights time like ImageNet weights. To
-say how close the like-for-like step is to what this CPU can do at all, the report also gives each
+either way): its figure then nearly halves. The peer therefore runs inside a wrapper (``--time-peer``)
+that adds this project's benchmark clock (:class:`retinanet.benchmark.StepClock`) to its ``fit()`` and
+also reports its steady rate, from the median interval between the ends of consecutive timed steps. The
+verdicts are the ratios of the medians of this project's images/s to the peer's steady rate (the peer's
+own figure is recorded beside it). Random weights time like ImageNet weights. To say how close the
+like-for-like step is to what this CPU can do at all, the report also gives each
 network's forward-pass floating-point operations per image (TensorFlow's graph profiler) and this CPU's
 float32 matrix-multiply rate. Writes ``benchmarks/kerashub-cpu.json``. With ``ONEDNN_MAX_CPU_ISA=AVX2``
 in the environment both sides' oneDNN kernels stop at AVX2, as on CPUs without AVX-512 (the report
@@ -197,16 +196,18 @@ def main():
     # KerasHub's network is the paper's, the like-for-like configuration's.
     achieved = {side: round(3 * forward["paper_scratch"] * medians[side]) for side in ("paper_scratch", "kerashub")}
     report = {
-        "what": f"ResNet50-FPN RetinaNet training images/s (steady steps) at {IMAGE_SIZE} px, batch {BATCH_SIZE}, float32, random "
-                "weights and boxes, TensorFlow backend; this project's step (train_on_batch, as `train` runs it) in "
-                "four configurations against KerasHub's RetinaNetObjectDetector.fit(), alternating runs, each a fresh "
-                "process",
+        "what": f"ResNet50-FPN RetinaNet training images/s (steady steps) at {IMAGE_SIZE} px, batch {BATCH_SIZE}, "
+                "float32, random weights and boxes, TensorFlow backend; this project's step (train_on_batch, as "
+                "`train` runs it) in four configurations against KerasHub's RetinaNetObjectDetector.fit(), "
+                "alternating runs, each a fresh process",
         "cpu": cpu_model(), "cpu_cores": os.cpu_count(), "timed_steps": args.steps, "warmup_steps": WARMUP_STEPS,
         "vector_extensions": vector_extensions(),
-        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "not limited"), "started_load_average": runs[CONFIGURATIONS[0]][0]["load_average"],
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "not limited"),
+        "started_load_average": runs[CONFIGURATIONS[0]][0]["load_average"],
         "runs": runs, "median_images_per_second": medians, "ratio_to_kerashub": ratios,
         "kerashub_script_median_images_per_second": peer_script_median,
-        "ratio_to_kerashub_script_figure": {side: round(medians[side] / peer_script_median, 2) for side in CONFIGURATIONS},
+        "ratio_to_kerashub_script_figure": {side: round(medians[side] / peer_script_median, 2)
+                                            for side in CONFIGURATIONS},
         "forward_gflops_per_image": forward,
         "matmul_gflops_per_second": round(ceiling),
         "training_gflops_per_second_like_for_like": achieved,

@@ -41,7 +41,9 @@ def add_arguments(parser):
                              "a CPU: the light backbone at 96:8 and 128:8, resnet50 at 256:4; on an accelerator "
                              "resnet50 at 512:16 and 800:8); precision float32 or bfloat16 (default: both on an "
                              "accelerator, float32 on a CPU)")
-    parser.add_argument("--recipe", choices=("auto", "paper", "cpu"), default="auto",
+    from retinanet.train import RECIPES
+
+    parser.add_argument("--recipe", choices=RECIPES, default="auto",
                         help="the network's pyramid and subnets as `train --recipe` makes them: paper 256 channels, "
                              "cpu 64; auto: paper on an accelerator, cpu on a CPU (default auto)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per case, after warm-up (default 5)")
