@@ -7,3 +7,4 @@ pristine copy all import ``tests``.
 
 from course_checks import *  # noqa: F401,F403  (the TEST_* functions)
 from course_checks import __all__  # noqa: F401
+from course_checks import draw_inputs  # noqa: F401  (the autograder's judge: fresh inputs per grading run)

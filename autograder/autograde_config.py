@@ -3,15 +3,17 @@
 The course's ``nbgrader_config.py`` loads it with ``load_subconfig``, and every grading folder the
 driver writes loads the course's config, so a plain ``nbgrader autograde`` / ``generate_feedback`` and
 ``make grade`` behave alike: sandboxed kernels, hidden tests deferred, checks re-bound, outputs capped,
-hidden tests never in feedback. Points per graded cell live in the notebooks' nbgrader metadata (set in
-``solutions/``); what the sandbox mounts for the course (``c.Sandbox.packages``, ``c.Sandbox.work_files``)
-is set in the course's ``nbgrader_config.py``.
+learner markup sanitised, hidden tests never in feedback. Points per graded cell live in the notebooks'
+nbgrader metadata (set in ``solutions/``); what the sandbox mounts for the course (``c.Sandbox.packages``,
+``c.Sandbox.work_files``) is set in the course's ``nbgrader_config.py``.
 """
 
 c = get_config()  # noqa: F821 (provided by the traitlets config loader)
 
-# Execution: nbgrader's steps, with GuardedExecute (autograder/execute.py) in place of Execute and
-# OutputCaps (autograder/outputs.py) after LimitOutput.
+# Execution: nbgrader's steps, with GuardedExecute (autograder/execute.py) in place of Execute,
+# OutputCaps (autograder/outputs.py) after LimitOutput, and SanitizeMarkup (autograder/markup.py) after the
+# grades are saved (SaveAutoGrades compares solution cells' checksums): the autograded notebook, which the
+# formgrader shows, holds no learner markup that could run.
 c.Autograde.autograde_preprocessors = [
     "autograder.execute.GuardedExecute",
     "nbgrader.preprocessors.IgnorePattern",
@@ -19,6 +21,7 @@ c.Autograde.autograde_preprocessors = [
     "autograder.outputs.OutputCaps",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
+    "autograder.markup.SanitizeMarkup",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
@@ -55,3 +58,14 @@ c.GenerateFeedback.preprocessors = [
     "autograder.feedback.LearnerView",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Every page that shows a notebook: the feedback pages and the formgrader's submission view (nbgrader builds
+# both with an HTMLExporter of this config) sanitise learner markup again when they render it (notebooks
+# graded before SanitizeMarkup existed included), and outputs go through the same policy (sanitize_html on,
+# nbconvert's clean_html filter replaced: its allow-list escapes headings and images). Feedback pages are
+# written by SafeHTMLExporter: it sanitises last (after the learner view) and adds a Content-Security-Policy
+# that forbids every script. See autograder/markup.py.
+c.HTMLExporter.preprocessors = ["autograder.markup.SanitizeMarkup"]
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "autograder.markup.clean_html"}
+c.GenerateFeedback.exporter_class = "autograder.markup.SafeHTMLExporter"

@@ -10,6 +10,11 @@ Layout of the output folder ``OUT`` (an nbgrader course folder: ``nbgrader`` com
     OUT/grades.csv, OUT/records.json           one row per submission of the class (see results.py)
     OUT/workers/<student>/<assignment>/        each submission's private course folder and logs (kept)
 
+A :class:`autograder.runtime.GradingRun` holds what the run makes outside ``OUT``: the kernels' runtime
+folders (``<temp>/agr-…/w<n>/``, one per worker), their cgroups and the sandbox user ids leased for the
+run; each worker's are removed as soon as the worker ends, however it ended, and the rest when the run
+ends (a run that was killed leaves them to the next run, which removes them first).
+
 Every submission (one student's one assignment) is graded by a worker process of its own
 (:mod:`autograder.worker`), one per core at a time, in a copy of a pristine gradebook, so a crash, a hang
 or hostile code can only change that submission's own copy. The main process then treats what the
@@ -35,14 +40,14 @@ from queue import Queue
 from nbgrader.api import Gradebook
 from tqdm import tqdm
 
-from . import intake, sandbox
+from . import intake, runtime, sandbox
 from .course import GradingError, course_assignments, load_config, nbgrader_api, put_environment_bin_on_path
 from .feedback import status_page
 from .gradebook import extension_seconds, store_submission
 from .export import write_grades
 from .results import Record, Status, load_records, save_records
 from .safefiles import TooLarge, UnsafeFile, read_regular, write_new
-from .sandbox import FIRST_SANDBOX_UID, Limits
+from .sandbox import Limits
 from .schedule import apply_due_dates, read_schedule
 
 MAX_RESULT_BYTES = 5 * 2**20
@@ -148,11 +153,14 @@ def worker_root(out, template, submission, extension):
     return root
 
 
-def _worker_settings(limits, uid, sandboxed):
-    return {"Execute": {"timeout": limits.cell_timeout},
-            "Sandbox": {"enabled": sandboxed, "uid": uid, "memory_gb": limits.memory_gb,
-                        "cpu_seconds": limits.cpu_seconds, "work_mb": limits.work_mb, "tmp_mb": limits.tmp_mb,
-                        "file_size_mb": limits.file_size_mb, "max_processes": limits.max_processes}}
+def _worker_settings(limits, uid, sandboxed, scope=None):
+    settings = {"Execute": {"timeout": limits.cell_timeout},
+                "Sandbox": {"enabled": sandboxed, "uid": uid, "memory_gb": limits.memory_gb,
+                            "cpu_seconds": limits.cpu_seconds, "work_mb": limits.work_mb, "tmp_mb": limits.tmp_mb,
+                            "file_size_mb": limits.file_size_mb, "max_processes": limits.max_processes}}
+    if scope is not None:  # the worker's kernels: runtime folders and cgroups where the driver cleans up
+        settings["Sandbox"].update(runtime_folder=scope.folder, cgroup_scope=scope.cgroup, cgroups=bool(scope.cgroup))
+    return settings
 
 
 def _limit_worker_memory(limits):
@@ -165,16 +173,20 @@ def _limit_worker_memory(limits):
 _running = set()  # worker processes in flight, killed if the driver itself is interrupted
 
 
-def run_worker(root, submission, limits, uid, sandboxed):
-    """Run one worker within the wall time; returns the status it ended with (None: it finished)."""
+def run_worker(root, submission, limits, uid, sandboxed, scope=None, lease_fd=None):
+    """Run one worker within the wall time; returns the status it ended with (None: it finished).
+
+    ``scope``: where its kernels' runtime folders and cgroups go; ``lease_fd``: the lock of ``uid``'s lease,
+    which the worker holds as long as it lives (see :func:`autograder.sandbox.lease_uid`)."""
     settings = os.path.join(root, "settings.json")
     with open(settings, "w") as handle:
-        json.dump(_worker_settings(limits, uid, sandboxed), handle)
+        json.dump(_worker_settings(limits, uid, sandboxed, scope), handle)
     command = [sys.executable, "-I", "-m", "autograder.worker", "--root", root, "--student", submission.student,
                "--assignment", submission.assignment, "--settings", settings]
     with open(os.path.join(root, "worker.log"), "w") as log:
         process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_limit_worker_memory(limits))
+                                   preexec_fn=_limit_worker_memory(limits),
+                                   pass_fds=() if lease_fd is None else (lease_fd,))
         _running.add(process)
         try:
             code = process.wait(timeout=limits.wall_seconds)
@@ -322,11 +334,16 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
             refusal.entry, refusal.assignment, 0, 0, statuses={Status.REFUSED}, detail=refusal.reason)
 
     jobs = max(1, jobs or os.cpu_count() or 1)
-    uids = Queue()
-    for slot in range(jobs):
-        uids.put(FIRST_SANDBOX_UID + slot)
-
     extensions = extension_seconds(os.path.join(out, "gradebook.db"))
+    try:  # this run's uids (as root), runtime folders and cgroups; what dead runs left is removed first
+        run = runtime.GradingRun(uids=jobs if sandboxed and sandbox.running_as_root() else 0, use_cgroups=sandboxed)
+    except (OSError, sandbox.SandboxUnavailable) as error:
+        raise GradingError(f"cannot prepare the run's sandbox resources: {error}") from error
+    if sandboxed and run.backend is None:
+        print(f"autograder: {run.limits}", file=sys.stderr, flush=True)
+    uids = Queue()
+    for uid in run.uids or [None] * jobs:
+        uids.put(uid)
 
     def grade_one(submission):
         if not submission.notebooks:
@@ -334,7 +351,12 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
         root = worker_root(out, template, submission, extensions.get((submission.student, submission.assignment)))
         uid = uids.get()
         try:
-            return (root, *run_worker(root, submission, limits, uid, sandboxed))
+            scope = run.scope()
+            try:
+                return (root, *run_worker(root, submission, limits, uid, sandboxed, scope,
+                                          None if uid is None else run.lease_fd(uid)))
+            finally:  # the worker is gone, however it ended: so is what it left (kernels, cgroups, folders)
+                run.clean_scope(scope)
         finally:
             uids.put(uid)
 
@@ -368,6 +390,7 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
         for process in list(_running):
             _kill(process)
         pool.shutdown(cancel_futures=True)
+        run.close()
         save_records(store, records, refusal_records)
         write_grades(out)
     graded = [records[(s.student, s.assignment)] for s in collected]
@@ -377,6 +400,7 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
         "refused_entries": len(refusals),
         "assignments": sorted(wanted),
         "sandbox": sandbox.describe() if sandboxed else "none (--no-sandbox)",
+        "limits": run.limits if sandboxed else "none (--no-sandbox)",
         "jobs": jobs,
         "seconds": round(time.monotonic() - started, 1),
         "peak_driver_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

@@ -1,38 +1,38 @@
 """nbgrader's Execute step, made safe against the code it runs (``GuardedExecute``).
 
 Configured in ``autograde_config.py`` in place of nbgrader's ``Execute``, so ``make grade`` and a plain
-``nbgrader autograde`` behave alike. Three things change:
+``nbgrader autograde`` behave alike. What changes:
 
 **The kernel runs in the sandbox** (:mod:`autograder.kernel`, :mod:`autograder.sandbox`).
 
-**Hidden tests run after every learner cell.** The notebook is executed in two phases:
+**Checks are decided here, not in the kernel** (:mod:`autograder.judge`, ``docs/design.md``). Before
+the first cell, the probe agent (:mod:`course_checks.probe`, sent as source) is loaded into the kernel
+under a random name. The learner's cells run in order in the kernel; a check cell does not: its
+statements that prepare objects (``model = RetinaNet(num_classes=10)``) run there, as in the notebook,
+and its ``TEST_*`` calls run in the judge, in this process, with the learner's objects as handles. The
+check cell's outputs are the judge's alone: the line the check printed, or its failure message. Nothing
+the learner's code prints, displays or hooks can stand in a check cell's outputs or change its points.
 
-1. every cell in order, each check cell with only its *visible* part (the hidden-test regions cut out,
-   exactly what learners were given): while any learner code runs, the kernel has never received a
-   line of a hidden test, so no hook, tracer, history (``In``) or file can show one;
-2. then the outputs of all cells are frozen, and each check cell's hidden part runs, in order, against
-   the learner's objects as the notebook left them. Its outputs are appended to the check cell (for
-   nbgrader's scoring and the instructor's autograded notebook) and counted in the cell's metadata
-   (``autograder.visible_outputs``), so the feedback (:mod:`autograder.feedback`) shows the frozen,
-   learner-visible outputs and the grader's verdict instead. Anything the learner's code does during
-   phase 2 (printing, updating an earlier display) is thrown away with the frozen outputs restored.
+**Hidden tests never reach the kernel.** After every learner cell has run, the outputs of all cells are
+frozen and each check cell's hidden part runs in the judge, in order, against the learner's objects as
+the notebook left them (a hidden part whose visible check failed is not run). Its outputs are appended
+to the check cell (for nbgrader's scoring and the instructor's autograded notebook) and counted in the
+cell's metadata (``autograder.visible_outputs``), so the feedback (:mod:`autograder.feedback`) shows the
+learner-visible verdict only. Anything the learner's code does meanwhile is thrown away with the
+frozen outputs restored.
 
-**Check cells call the course's own checks.** Before the first cell, the kernel loads a private copy
-of the checks module (``tests.py``) under a random name the learner's code never sees. Right before
-each check cell (and each hidden part) runs, every ``TEST_*`` name it uses is bound again to that
-copy, so a learner who redefines, aliases or patches ``TEST_FPN`` (or the ``tests`` module) still gets
-the course's verdict. :mod:`autograder.scan` flags such code as tampering for review, too.
-
-If the learner's code broke the interpreter so that this binding fails, the check cell fails
-(``CheckBindingError``, status ``tampering``). When the kernel dies (``os._exit``, CPU limit), the rest of
-the notebook is not run: every check cell not yet run, and every hidden part, gets an error output, so
-it scores 0; earlier checks keep their points.
+When the kernel dies (``os._exit``, CPU limit), the rest of the notebook is not run: every check cell
+not yet judged, and every hidden part, gets an error output, so it scores 0; earlier checks keep their
+points. A probe that runs past the per-cell time limit interrupts the kernel and fails its check
+(``CellTimeoutError``).
 """
 
 import ast
 import copy
-import re
+import inspect
+import os
 import secrets
+import time
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -41,32 +41,33 @@ from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute
 from traitlets import Unicode
 
+from course_checks import probe
+
+from .judge import Background, Judge, error_output, load_checks, split_setup
 from .kernel import SandboxKernelManager
 from .sandbox import Sandbox, check_support
 
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 KERNEL_DIED = "KernelDied"
 CPU_LIMIT = "CPUTimeLimit"
-BINDING_FAILED = "CheckBindingError"
 METADATA = "autograder"
 
-_LOAD_CHECKS = '''
-def _autograder_load(path):
-    import importlib.util, os
-    if not os.path.isfile(path):
-        return None
-    spec = importlib.util.spec_from_file_location("_autograder_checks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-{token} = _autograder_load({path!r})
-del _autograder_load
-get_ipython().user_ns_hidden[{token!r}] = {token}
+_LOAD_AGENT = '''
+def _autograder_agent(source, token, shell):
+    import sys, types
+    module = types.ModuleType(token)
+    exec(compile(source, "<autograder probe>", "exec"), module.__dict__)
+    module.agent = module.Agent(lambda: shell.user_ns)
+    sys.modules[token] = module
+_autograder_agent({source!r}, {token!r}, get_ipython())
+del _autograder_agent
 '''
+"""Loads the probe agent as a module of its own under a random name in ``sys.modules`` (not in the
+learner's namespace, so ``%reset`` or ``del globals()[...]`` of the learner's names leaves it in place)."""
 
 
 class GuardError(RuntimeError):
-    """The grader's own code (loading or binding the checks) failed in the kernel."""
+    """The grader's own code (loading the probe agent) failed in the kernel."""
 
 
 def is_check(cell):
@@ -88,32 +89,30 @@ def split_hidden(source):
     return "\n".join(visible).rstrip(), "\n".join(hidden).strip()
 
 
-def error_output(ename, evalue):
-    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
-
-
 def has_error(outputs):
     return any(output.output_type == "error" for output in outputs)
 
 
 class GuardedExecute(Execute):
-    """nbgrader's ``Execute`` with the kernel sandboxed, hidden tests deferred and checks re-bound."""
+    """nbgrader's ``Execute`` with the kernel sandboxed, checks judged here and hidden tests never sent."""
 
-    check_names = Unicode(r"\bTEST_\w+", help="Regular expression of the check functions' names").tag(config=True)
-    checks_file = Unicode("tests.py", help="The checks module, relative to the kernel's working folder; "
-                          "loaded privately before any learner code runs").tag(config=True)
+    check_names = Unicode(r"TEST_\w+", help="Regular expression of the check functions' names").tag(config=True)
+    checks_file = Unicode("tests.py", help="The checks module: the kernel's working-folder name of it "
+                          "(c.Sandbox.work_files maps it to the course's file, which the judge loads)").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        """Execute ``nb`` in the two phases described in the module docstring."""
+        """Execute ``nb`` as described in the module docstring."""
         NotebookClient.__init__(self, nb, km)  # as nbconvert's ExecutePreprocessor does: a fresh execution
-        sandboxed = Sandbox(config=self.config).enabled
-        if sandboxed:
+        sandbox = Sandbox(config=self.config)
+        if sandbox.enabled:
             check_support()  # a clear message (plain nbgrader too) rather than a kernel that dies at start
-        self.kernel_manager_class = SandboxKernelManager if sandboxed else AsyncKernelManager
+        self.kernel_manager_class = SandboxKernelManager if sandbox.enabled else AsyncKernelManager
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self.skip_cells_with_tag = "autograder-never-" + secrets.token_hex(8)  # learners' tags skip nothing
         self.token = "_autograder_" + secrets.token_hex(8)
+        run_seed = secrets.randbits(31)
+        checks = Background(self._load_checks, self._checks_path(sandbox, resources), run_seed)
         hidden = {}
         for index, cell in enumerate(nb.cells):
             cell.metadata.pop(METADATA, None)  # whatever the submission put there
@@ -123,12 +122,13 @@ class GuardedExecute(Execute):
                 cell.source = visible
                 if hidden_part:
                     hidden[index] = hidden_part
-        nb.metadata[METADATA] = {"guarded": True, "kernel": "ok"}
+        nb.metadata[METADATA] = {"guarded": True, "kernel": "ok", "run_seed": run_seed}
         try:
             with self.setup_kernel():
                 info = self.wait_for_reply(self.kc.kernel_info())
                 nb.metadata["language_info"] = info["content"]["language_info"]
-                self.checks = self._load_checks()
+                self._load_agent()
+                self.judge = Judge(checks, self._probe)
                 died = self._run_cells(nb)
                 frozen = [copy.deepcopy(cell.get("outputs", [])) for cell in nb.cells]
                 if not died:
@@ -143,18 +143,58 @@ class GuardedExecute(Execute):
         self.set_widgets_metadata()
         return nb, self.resources
 
+    @staticmethod
+    def _load_checks(path, run_seed):
+        """The course's checks (importing them takes seconds: done while the kernel starts), their random
+        inputs drawn for this grading run."""
+        checks = load_checks(path)
+        if callable(getattr(checks, "draw_inputs", None)):
+            checks.draw_inputs(run_seed)  # the checks' random inputs differ in every grading run
+        return checks
+
+    def _checks_path(self, sandbox, resources):
+        """The course's checks file on this machine: the sandbox's work file, else next to the notebook."""
+        if self.checks_file in sandbox.work_files:
+            return sandbox.work_files[self.checks_file]
+        folder = (resources or {}).get("metadata", {}).get("path") or "."
+        return os.path.join(folder, self.checks_file)
+
     def _run_cells(self, nb):
         """Phase 1. Returns the kernel's cause of death (an error output), or None."""
         for index, cell in enumerate(nb.cells):
             try:
-                if is_check(cell) and not self._bound(cell, cell):
-                    continue
-                self.execute_cell(cell, index, store_history=True)
+                if is_check(cell):
+                    self._judge_cell(cell, index)
+                else:
+                    self.execute_cell(cell, index, store_history=True)
             except DeadKernelError:
                 died = self._death()
                 cell.outputs = list(cell.get("outputs", [])) + [died]
                 return died
         return None
+
+    def _judge_cell(self, cell, index):
+        """A check cell: its preparing statements in the kernel, its checks here; the judge's outputs only."""
+        cell.metadata[METADATA]["judged"] = True
+        parts = split_setup(cell.source, self.check_names)
+        source = cell.source
+        if parts is not None:
+            setup, source = parts
+            if setup.strip():
+                checks_source = cell.source
+                cell.source = setup
+                try:
+                    self.execute_cell(cell, index, store_history=False)
+                finally:
+                    cell.source = checks_source
+                errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+                if errors:
+                    cell.outputs = [error_output(errors[0].ename, errors[0].evalue)]
+                    return
+        started = time.monotonic()
+        cell.outputs, _ = self.judge.run(source)
+        cell.metadata[METADATA]["judge_seconds"] = round(time.monotonic() - started, 2)
+        cell.execution_count = None
 
     def _run_hidden(self, nb, hidden, frozen):
         """Phase 2: each hidden part whose visible check passed. Returns the kernel's cause of death or None."""
@@ -164,19 +204,14 @@ class GuardedExecute(Execute):
             if has_error(frozen[index]):
                 cell.metadata[METADATA]["hidden_tests"] = "not run"
                 continue
-            part = nbformat.v4.new_code_cell(source)
-            nb.cells.append(part)  # nbclient writes an executed cell back into the notebook at its index
             try:
-                if self._bound(cell, part):
-                    self.execute_cell(part, len(nb.cells) - 1, store_history=False)
+                outputs, _ = self.judge.run(source)
             except DeadKernelError:
                 died = self._death()
                 cell.metadata[METADATA]["hidden_outputs"] = [died]
                 return died
-            finally:
-                nb.cells.pop()
-            cell.metadata[METADATA]["hidden_outputs"] = part.outputs
-            cell.metadata[METADATA]["hidden_tests"] = "failed" if has_error(part.outputs) else "passed"
+            cell.metadata[METADATA]["hidden_outputs"] = outputs
+            cell.metadata[METADATA]["hidden_tests"] = "failed" if has_error(outputs) else "passed"
         return None
 
     def _restore(self, nb, hidden, frozen):
@@ -199,39 +234,41 @@ class GuardedExecute(Execute):
                 meta.setdefault("visible_outputs", len(cell.outputs))
                 meta["hidden_tests"] = "not run"
                 cell.outputs.append(error_output(died.ename, "hidden tests not run: " + died.evalue))
-            elif not has_error(cell.outputs) and "execution_count" in cell and cell.execution_count is None:
+            elif not has_error(cell.outputs) and not meta.get("judged"):
                 cell.outputs.append(error_output(died.ename, "not run: " + died.evalue))
 
     def _death(self):
-        """The error output that says why the kernel died (the CPU limit, or anything else)."""
+        """The error output that says why the kernel died (a limit of the submission, or anything else)."""
+        if getattr(self.km, "limit_hit", lambda: None)() == "memory":
+            return error_output("MemoryError", "the submission's processes together passed its memory limit "
+                                "and were stopped")
         signal_name = getattr(self.km, "exit_signal", lambda: None)()
         if signal_name is not None and signal_name.name == "SIGXCPU":
             return error_output(CPU_LIMIT, "the kernel used up its CPU time limit and was stopped")
         cause = f" (signal {signal_name.name})" if signal_name is not None else ""
         return error_output(KERNEL_DIED, f"the kernel died{cause}; the cells after this one were not run")
 
-    def _bound(self, cell, target):
-        """Bind ``cell``'s checks again; if the learner's code broke that, ``target`` fails (and is not run)."""
+    def _load_agent(self):
+        """Load the probe agent into the kernel, before any learner code runs."""
+        source = inspect.getsource(probe)
+        self._run_silently(_LOAD_AGENT.format(token=self.token, source=source), "loading the probe agent")
+
+    def _probe(self, request):
+        """One probe request to the kernel's agent; its answer (a string), or None after a timeout."""
+        expression = f"__import__('sys').modules[{self.token!r}].agent.handle({request!r})"
+        message_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"answer": expression})
+        placeholder = nbformat.v4.new_code_cell("# a probe of the autograder")
+        reply = self.wait_for_reply(message_id, placeholder)
+        if reply is None:
+            return None
+        answer = reply.get("content", {}).get("user_expressions", {}).get("answer", {})
+        if answer.get("status") != "ok":
+            return json_error(f"the probe agent did not answer ({answer.get('ename', 'no reply')})")
         try:
-            self._rebind_checks(cell.metadata[METADATA]["full_source"])
-        except GuardError as error:
-            target.outputs = [error_output(BINDING_FAILED, f"the course's checks could not be bound: {error}")]
-            return False
-        return True
-
-    def _load_checks(self):
-        """Load the private copy of the checks (before any learner code); the names of its checks."""
-        listing = (f"[] if {self.token} is None else "
-                   f"[n for n in dir({self.token}) if __import__('re').fullmatch({self.check_names!r}, n)]")
-        content = self._run_silently(_LOAD_CHECKS.format(token=self.token, path=self.checks_file),
-                                     "loading the course's checks", {"names": listing})
-        return set(ast.literal_eval(content["user_expressions"]["names"]["data"]["text/plain"]))
-
-    def _rebind_checks(self, source):
-        names = sorted(set(re.findall(self.check_names, source)) & self.checks)
-        if names:
-            code = "\n".join(f"{name} = {self.token}.{name}" for name in names)
-            self._run_silently(code, "binding the course's checks")
+            value = ast.literal_eval(answer.get("data", {}).get("text/plain", ""))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return json_error("the probe agent's answer is not a string")
+        return value if isinstance(value, str) else json_error("the probe agent's answer is not a string")
 
     def _run_silently(self, code, what, expressions=None):
         """Run grader code in the kernel without history, events or outputs; its reply, or GuardError."""
@@ -243,3 +280,9 @@ class GuardedExecute(Execute):
             raise GuardError(f"autograder: {what} failed in the kernel: "
                              f"{error.get('ename', 'no reply')}: {error.get('evalue', '')}")
         return content
+
+
+def json_error(message):
+    """A probe answer that says the agent failed (the judge raises it as ProbeFailed)."""
+    import json  # noqa: PLC0415
+    return json.dumps({"wire_error": message})

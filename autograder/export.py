@@ -12,9 +12,10 @@ statuses and reasons come from the grader's ``records.json``. :func:`export` wri
 ``exports/feedback/<student>.zip``      the student's feedback pages, ``<assignment>/<notebook>.html``, nothing else
 ``exports/moodle-feedback-<assignment>.zip``  the same pages in the folders of Moodle's "upload multiple
                                         feedback files in a zip" (students that came from a Moodle export)
+
+Every CSV is written through :func:`autograder.results.csv_writer` (no cell a spreadsheet would run).
 """
 
-import csv
 import os
 import stat
 import zipfile
@@ -22,7 +23,7 @@ from datetime import timezone
 
 from nbgrader.api import Gradebook
 
-from .results import Record, Status, load_records, write_csv
+from .results import Record, Status, csv_writer, load_records, write_csv
 from .safefiles import TooLarge, UnsafeFile, entries, read_regular
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -70,7 +71,7 @@ def write_canvas(path, records, students, assignments):
     scores = {(r.student, r.assignment): r.score for r in records}
     maximum = {r.assignment: r.max_score for r in records}
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(CANVAS_COLUMNS + tuple(assignments))
         writer.writerow(["Points Possible", "", "", "", ""] + [f"{maximum.get(a, 0):g}" for a in assignments])
         for student, (first, last, _, lms_id) in sorted(students.items()):
@@ -81,7 +82,7 @@ def write_canvas(path, records, students, assignments):
 
 def write_moodle(path, assignment, records, students):
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(MOODLE_COLUMNS)
         for record in sorted(records, key=lambda r: r.student):
             if record.assignment != assignment or record.student not in students:

@@ -18,11 +18,11 @@ invalid, crashed before grading): the learner still learns what happened.
 import html
 
 import nbformat
-from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from .execute import METADATA, is_check, split_hidden
+from .markup import SafeHTMLExporter
 from .results import Status
 
 VERDICT_STYLE = ("border-left:4px solid {colour};padding:4px 10px;margin:4px 0;background:#f8f8f8;"
@@ -107,7 +107,6 @@ def status_page(path, title, statuses, reasons, notebook=None):
     banner = status_banner(statuses, reasons) or nbformat.v4.new_markdown_cell("**Autograder**", id="autograder-status")
     banner.source = f"# {html.escape(title)}\n\n" + banner.source + "\n\nScore: 0"
     nb.cells.insert(0, banner)
-    exporter = HTMLExporter()
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = SafeHTMLExporter().from_notebook_node(nb)  # learner markup sanitised, and a CSP: autograder/markup.py
     with open(path, "w") as handle:
         handle.write(body)

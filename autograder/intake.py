@@ -6,19 +6,29 @@ Blackboard and flat LMS exports of one assignment (notebooks or zips). Every fil
 by member, counting the bytes it really inflates to, within a per-member and a total cap, and never
 extracted. What goes wrong is confined to one student:
 
-* a link, a pipe or a device among a student's files, or an archive beyond the caps: that submission is
-  ``refused`` (score 0, the reason in the CSV's ``detail``);
+* a link, a pipe, a socket or a device anywhere among a student's files (as the notebook, as
+  ``timestamp.txt``, as an extra file, in a nested folder, in an older attempt), a file that cannot be
+  read, or an archive beyond the caps: that submission is ``refused`` (score 0, the reason in the CSV's
+  ``detail``), found with ``lstat`` alone (:func:`autograder.safefiles.special_files`), nothing opened;
+  in nbgrader's layout, such a file directly in ``<student>/`` refuses each of the student's submissions;
 * an entry whose name gives no usable student id (``José García_2001.ipynb``, ``-rf_x.ipynb``,
   ``.._x.ipynb``): a :class:`Refusal`, one CSV row with the name as found, the class still graded;
-* a file that is not a valid notebook: ``invalid-notebook``; no notebook: ``missing``; a single
-  notebook under another name: ``renamed`` (graded as the expected one).
+* a file that is not a valid notebook (or a zip that cannot be read): ``invalid-notebook``; no notebook:
+  ``missing``; a single notebook under another name: ``renamed`` (graded as the expected one);
+* a grading cell the learner copied (two cells with one nbgrader ``grade_id``): only the last one keeps its
+  grading metadata, as nbgrader's ``DeduplicateIds`` intends (:func:`deduplicate_ids`).
+
+Whatever else a submission's files raise is confined to it (``refused``, the error in the CSV): no file a
+learner can submit stops the class.
 
 A folder the grader recognises as no layout at all is a :class:`SubmissionError` (exit code 2).
 """
 
+import lzma
 import os
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import timezone
 
@@ -27,7 +37,7 @@ from nbgrader.utils import parse_utc
 
 from . import layouts
 from .results import Status
-from .safefiles import TooLarge, UnsafeFile, entries, is_real_folder, kind, open_regular, read_regular, write_new
+from .safefiles import TooLarge, UnsafeFile, entries, kind, open_regular, read_regular, special_files, write_new
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 MAX_ZIP_BYTES = 50 * 2**20  # the zip file itself
@@ -35,6 +45,9 @@ MAX_UNZIPPED_BYTES = 60 * 2**20  # all notebook members of one zip, as inflated
 MAX_ZIP_MEMBERS = 2000
 MAX_TIMESTAMP_BYTES = 200
 CHUNK = 2**16
+BROKEN_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error,
+              lzma.LZMAError)
+"""What ``zipfile`` raises on a broken, encrypted or exotic archive (``invalid-notebook``)."""
 
 
 class SubmissionError(ValueError):
@@ -103,6 +116,43 @@ def _read_zip(path):
     return files
 
 
+def deduplicate_ids(data):
+    """``data`` (a valid notebook's bytes) with every grading cell's duplicates stripped of their metadata.
+
+    A learner who copies a check (or solution) cell submits two cells with one nbgrader ``grade_id``.
+    nbgrader 0.9.6's ``DeduplicateIds`` (nbgrader/preprocessors/deduplicateids.py, the second of
+    ``Autograde.sanitize_preprocessors`` in nbgrader/converters/autograde.py) walks the cells in reverse,
+    keeps the id of the last cell carrying it and sets ``cell.metadata.nbgrader = {}`` on every earlier
+    one: the copy is ignored (run as a plain cell) and one cell is graded. Its ``{}`` then crashes the next
+    step, ``OverwriteCells.add_missing_task_cells`` (nbgrader/preprocessors/overwritecells.py reads
+    ``cell["metadata"]["nbgrader"]["grade_id"]`` of every cell with an ``nbgrader`` key: ``KeyError:
+    'grade_id'``, a grader-error), and ``CheckCellMetadata`` would reject it anyway (no ``schema_version``:
+    nbgrader/nbgraderformat/common.py's ``SchemaTooOldError``; nbgrader issue #1083). So
+    the same rule is applied here, before nbgrader sees the notebook, removing the key instead of emptying
+    it: every nbgrader step then treats the copy as the ordinary cell ``DeduplicateIds`` meant it to be.
+    Only the cells ``DeduplicateIds`` looks at (grade, solution or locked) count; one without a
+    ``grade_id`` is left for nbgrader to reject (``rejected-notebook``). Unchanged bytes when nothing is
+    duplicated."""
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception:  # noqa: BLE001 (only valid notebooks come here; nbgrader judges anything else)
+        return data
+    seen, changed = set(), False
+    for cell in reversed(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if not isinstance(meta, dict) or not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
+            continue  # nbgrader.utils.is_grade / is_solution / is_locked
+        grade_id = meta.get("grade_id")
+        if not isinstance(grade_id, str):
+            continue
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+            changed = True
+        else:
+            seen.add(grade_id)
+    return nbformat.writes(nb).encode() if changed else data
+
+
 def _place(submission, files, expected):
     """Match ``files`` (name -> bytes) to the ``expected`` notebook names of the assignment."""
     files = {os.path.basename(name.replace("\\", "/"))[: -len(".ipynb")]: data for name, data in files.items()}
@@ -119,7 +169,7 @@ def _place(submission, files, expected):
         if not _valid_notebook(data):
             submission.statuses.add(Status.INVALID_NOTEBOOK)
             continue
-        submission.notebooks[notebook] = data
+        submission.notebooks[notebook] = deduplicate_ids(data)
 
 
 def _refuse(submission, reason):
@@ -145,31 +195,55 @@ def _student_refusal(name, assignment):
     return None
 
 
-def _nbgrader_submission(folder, student, assignment, expected):
+def _nbgrader_submission(folder, student, assignment, expected, student_problem=None):
+    """One student's assignment in nbgrader's layout; ``student_problem``: a special file in ``<student>/``."""
     submission = Submission(student, assignment)
+    if student_problem:
+        return _refuse(submission, f"{student}: {student_problem}")
     directory = os.path.join(folder, student, assignment)
-    if not os.path.lexists(directory):
-        _place(submission, {}, expected)
-        return submission
-    if not is_real_folder(directory):
-        return _refuse(submission, f"{student}/{assignment} is {kind(os.lstat(directory).st_mode)}, not a folder")
-    files = {}
-    for name, mode in entries(directory):
-        if stat.S_ISDIR(mode):
-            continue  # checkpoints and other folders are not graded
-        path = os.path.join(directory, name)
-        try:
+    try:
+        if not os.path.lexists(directory):
+            _place(submission, {}, expected)
+            return submission
+        mode = os.lstat(directory).st_mode
+        if not stat.S_ISDIR(mode):
+            return _refuse(submission, f"{student}/{assignment} is {kind(mode)}, not a folder")
+        problem = special_files(directory, mode)  # anywhere below: checkpoints and nested folders included
+        if problem:
+            return _refuse(submission, f"{student}/{assignment}: {problem}")
+        files = {}
+        for name, mode in entries(directory):
+            path = os.path.join(directory, name)
             if name == "timestamp.txt":
                 submission.timestamp = _timestamp(read_regular(path, MAX_TIMESTAMP_BYTES).decode(errors="replace"),
                                                   f"{student}/{assignment}/timestamp.txt")
+            elif stat.S_ISDIR(mode):
+                continue  # checkpoints and other folders are not graded
             elif name.endswith(".ipynb"):
                 files[name] = read_regular(path, MAX_NOTEBOOK_BYTES)
-            elif not stat.S_ISREG(mode):
-                raise UnsafeFile(f"{name!r} is {kind(mode)}")
-        except (UnsafeFile, TooLarge, ValueError) as error:
-            return _refuse(submission, f"{student}/{assignment}: {error}")
+    except (UnsafeFile, TooLarge, ValueError, OSError) as error:
+        return _refuse(submission, f"{student}/{assignment}: {_reason(error)}")
     _place(submission, files, expected)
     return submission
+
+
+def _reason(error):
+    """One line for the CSV: the message of our own errors, the type and message of anything else."""
+    if isinstance(error, (UnsafeFile, TooLarge)) or type(error) is ValueError:
+        return _printable(str(error))[:300]
+    return _printable(f"cannot be read ({type(error).__name__}: {error})")[:300]
+
+
+def _student_folder_problem(path, assignments):
+    """A special file directly in a student's folder (nbgrader layout), or why it cannot be listed; an
+    assignment's own entry is left to :func:`_nbgrader_submission`, which refuses that assignment alone."""
+    try:
+        for name, mode in entries(path):
+            if name not in assignments and not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                return f"{name!r} is {kind(mode)}"
+    except OSError as error:
+        return f"the folder cannot be listed ({error.strerror or error})"
+    return None
 
 
 def from_nbgrader_layout(folder, assignments):
@@ -184,8 +258,9 @@ def from_nbgrader_layout(folder, assignments):
         if refusal is not None:
             refusals += [Refusal(refusal.entry, a, refusal.reason) for a in assignments]
             continue
+        problem = _student_folder_problem(os.path.join(folder, name), assignments)
         for assignment, expected in assignments.items():
-            submissions.append(_nbgrader_submission(folder, name, assignment, expected))
+            submissions.append(_nbgrader_submission(folder, name, assignment, expected, problem))
     return submissions, refusals
 
 
@@ -206,39 +281,66 @@ def _export_files(path, mode, entry):
     return {}
 
 
+def _candidate(name, mode):
+    """An entry that can hold the submission: a folder, a notebook or a zip (not a learner's extra file)."""
+    return stat.S_ISDIR(mode) or name.endswith((".ipynb", ".zip"))
+
+
 def from_export(folder, layout, assignment, expected):
-    """Submissions for one ``assignment`` from an LMS export in ``layout`` (see :mod:`autograder.layouts`)."""
-    chosen, refusals = {}, []
+    """Submissions for one ``assignment`` from an LMS export in ``layout`` (see :mod:`autograder.layouts`).
+
+    Every entry of a student (attempts, extra files, receipts, online text) is looked through for links,
+    pipes, sockets and devices first: one anywhere refuses that student's submission."""
+    chosen, refusals, problems = {}, [], {}
     for name, mode in entries(folder):
         entry = layouts.parse_entry(layout, name)
         if entry is None:
             refusals.append(Refusal(_printable(name), assignment, f"{_printable(name)!r} is not named as a "
                                     f"{layout} export names its submissions"))
             continue
-        if entry.ignore:
-            continue
         refusal = _student_refusal(entry.student, assignment)
         if refusal is not None:
-            refusals.append(Refusal(_printable(name), assignment, refusal.reason))
+            if not entry.ignore:
+                refusals.append(Refusal(_printable(name), assignment, refusal.reason))
             continue
-        rank = (entry.timestamp, os.lstat(os.path.join(folder, name)).st_mtime)
-        if entry.student not in chosen or rank > chosen[entry.student][0]:  # the newest attempt wins
+        path = os.path.join(folder, name)
+        try:
+            problem = special_files(path, mode)
+        except OSError as error:
+            problem = f"cannot be read ({error.strerror or error})"
+        if problem and entry.student not in problems:
+            problems[entry.student] = f"{_printable(name)}: {_printable(problem)}"
+        if entry.ignore:
+            continue
+        try:
+            mtime = os.lstat(path).st_mtime
+        except OSError:
+            mtime = 0
+        rank = (entry.timestamp, _candidate(name, mode), mtime)  # the newest attempt wins, a notebook over a file
+        if entry.student not in chosen or rank > chosen[entry.student][0]:
             chosen[entry.student] = (rank, name, mode, entry)
+    for student in sorted(set(problems) - set(chosen)):  # only receipts or online text, one of them special
+        chosen[student] = ((), "", 0, layouts.Entry(student=student))
     submissions = []
     for student, (_, name, mode, entry) in sorted(chosen.items()):
-        submission = Submission(student, assignment, name=entry.name, lms_id=entry.lms_id)
+        # a name unzipped from bytes that are not UTF-8 (an old zip tool) must still reach the gradebook
+        full_name = os.fsencode(entry.name).decode("utf-8", errors="replace")
+        submission = Submission(student, assignment, name=full_name, lms_id=entry.lms_id)
         if entry.late:
             submission.reasons.append("marked late by the LMS")
+        if student in problems:
+            submissions.append(_refuse(submission, problems[student]))
+            continue
         try:
             files = _export_files(os.path.join(folder, name), mode, entry)
             if entry.timestamp:
                 submission.timestamp = _timestamp(entry.timestamp, name)
-        except (UnsafeFile, TooLarge, ValueError) as error:
-            submissions.append(_refuse(submission, f"{_printable(name)}: {error}"))
-            continue
-        except zipfile.BadZipFile:
+        except BROKEN_ZIP:
             submission.statuses.add(Status.INVALID_NOTEBOOK)
             submissions.append(submission)
+            continue
+        except Exception as error:  # noqa: BLE001 (UnsafeFile, TooLarge, a bad time, anything: this one only)
+            submissions.append(_refuse(submission, f"{_printable(name)}: {_reason(error)}"))
             continue
         if len(files) == 1 and len(expected) == 1:
             (member, data), = files.items()
@@ -250,14 +352,20 @@ def from_export(folder, layout, assignment, expected):
     return submissions, refusals
 
 
+def _children(path):
+    try:
+        return [child for child, _ in entries(path)]
+    except OSError:  # an unreadable folder is refused later, by the student it belongs to
+        return []
+
+
 def collect(folder, assignments, layout="auto"):
     """``(submissions, refusals)`` from ``folder``; ``assignments`` maps assignment -> expected notebooks."""
     if not os.path.isdir(folder):
         raise SubmissionError(f"The submissions folder {folder!r} does not exist.")
     listing = entries(folder)
     if layout == "auto":
-        folders = {name: [child for child, _ in entries(os.path.join(folder, name))]
-                   for name, mode in listing if stat.S_ISDIR(mode)}
+        folders = {name: _children(os.path.join(folder, name)) for name, mode in listing if stat.S_ISDIR(mode)}
         layout = layouts.detect([name for name, _ in listing], folders, set(assignments))
         if layout is None:
             raise SubmissionError(

@@ -2,19 +2,36 @@
 
 :class:`autograder.kernel.SandboxKernelManager` runs this instead of the kernel. It runs with the
 grader's privileges, in the folder nbgrader grades in (whose files are the learner's: it reads only
-regular files there, never through a link), sets the resource limits, and replaces itself with
-bubblewrap (see :mod:`autograder.sandbox`), which starts the kernel as an unprivileged process that sees
-only what the settings allow. ``-I`` keeps Python from importing anything from that folder.
+regular files there, never through a link), and forks: the child joins the kernel's cgroup (if it has
+one), sets the rlimits and replaces itself with bubblewrap (see :mod:`autograder.sandbox`), which starts
+the kernel as an unprivileged process that sees only what the settings allow. ``-I`` keeps Python from
+importing anything from that folder.
+
+The launcher itself stays outside the sandbox and the group and watches them (:class:`Watcher`), ten
+times a second: when the group's CPU time passes the budget or the OOM killer stopped one of its processes
+(the memory limit), it stops the whole group and records why in ``limit.json`` of the runtime folder
+(:meth:`autograder.kernel.SandboxKernelManager.limit_hit` reads it); when its parent (the grader) is gone,
+or it is told to stop (SIGTERM), it stops the group too. At the end it removes the group, writes one line
+about what the group used to its stderr (the worker's log), removes the runtime folder if the grader is
+gone, and exits with the kernel's exit code (128 + signal).
 """
 
 import json
 import os
 import resource
+import select
+import signal
 import stat
 import sys
 import tempfile
+import time
 
+from .cgroups import Group
+from .runtime import remove_folder
 from .sandbox import ETC_FILES, WORK_FOLDER, namespace_options, running_as_root
+
+POLL_SECONDS = 0.1
+"""How often the watcher reads the group's CPU time and memory events."""
 
 MAX_LEARNER_FILES = 100
 """At most this many of the learner's own files are copied into the working folder."""
@@ -141,7 +158,9 @@ def _limit_resources(settings):
     cpu = settings["cpu_seconds"]
     limits = [(resource.RLIMIT_DATA, settings["memory_bytes"]), (resource.RLIMIT_FSIZE, settings["file_size_bytes"]),
               (resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, (cpu, cpu + 5))]
-    if running_as_root():  # per user id: only meaningful once the kernel has a user id of its own
+    # Processes: the group's pids.max where there is a group; else, as root, RLIMIT_NPROC (it counts per user
+    # id, so it is only meaningful once the kernel has a user id of its own).
+    if running_as_root() and not settings.get("group"):
         limits.append((resource.RLIMIT_NPROC, settings["max_processes"]))
     for limit, value in limits:
         soft, hard = value if isinstance(value, tuple) else (value, value)
@@ -149,6 +168,101 @@ def _limit_resources(settings):
         if current_hard != resource.RLIM_INFINITY:  # raising a hard limit needs privileges containers drop
             soft, hard = min(soft, current_hard), min(hard, current_hard)
         resource.setrlimit(limit, (soft, hard))
+
+
+class Watcher:
+    """The launcher after the fork: watches the sandbox's process ``child`` and its cgroup ``group``."""
+
+    def __init__(self, child, settings, group, parent):
+        self.child, self.settings, self.group, self.parent = child, settings, group, parent
+        self.record = {}
+        self.stop_signals = []
+        self.orphaned = False
+
+    def _save(self, **fields):
+        self.record.update(fields)
+        path = self.settings.get("limit_file")
+        if not path:
+            return
+        try:
+            with open(path + ".partial", "w") as handle:
+                json.dump(self.record, handle)
+            os.replace(path + ".partial", path)
+        except OSError:
+            pass
+
+    def _check(self):
+        """The limit that must stop the group now (``'cpu'``, ``'memory'``), or None; notes refused forks."""
+        if self.group is None:
+            return None
+        if self.group.cpu_seconds() >= self.settings["cpu_seconds"]:
+            return "cpu"
+        if self.group.oom_kills():
+            return "memory"
+        if "hit" not in self.record and self.group.forks_refused():
+            self._save(hit="pids")
+        return None
+
+    def _stop(self):
+        if self.group is not None:
+            self.group.kill()
+        try:
+            os.kill(self.child, signal.SIGKILL)  # bubblewrap: the sandbox dies with it (--die-with-parent)
+        except ProcessLookupError:
+            pass
+
+    def _wait(self, handle):
+        if handle is None:
+            time.sleep(POLL_SECONDS)
+            return
+        poller = select.poll()
+        poller.register(handle, select.POLLIN)
+        poller.poll(POLL_SECONDS * 1000)
+
+    def run(self):
+        """Watch until the sandbox ends; returns the exit code."""
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(number, lambda signum, frame: self.stop_signals.append(signum))
+        try:
+            handle = os.pidfd_open(self.child)
+        except (AttributeError, OSError):
+            handle = None
+        while True:
+            pid, status = os.waitpid(self.child, os.WNOHANG)
+            if pid:
+                break
+            hit = self._check()
+            if hit:
+                self._save(hit=hit, stopped=True)
+            self.orphaned = os.getppid() != self.parent
+            if hit or self.stop_signals or self.orphaned:
+                self._stop()
+                _, status = os.waitpid(self.child, 0)
+                break
+            self._wait(handle)
+        if handle is not None:
+            os.close(handle)
+        self._finish()
+        code = os.waitstatus_to_exitcode(status)
+        return 128 - code if code < 0 else code
+
+    def _finish(self):
+        if self.group is not None:
+            if self.record.get("hit") not in ("cpu", "memory") and self.group.oom_kills():
+                self._save(hit="memory", stopped=True)
+            self.group.kill()
+            used = {"cpu_seconds": round(self.group.cpu_seconds(), 2), "peak_memory_bytes": self.group.peak_memory(),
+                    "forks_refused": self.group.forks_refused()}
+            self._save(**used)
+            budget = self.settings["cpu_seconds"], self.settings["memory_bytes"] / 2**30
+            stopped = (self.record["hit"] if self.record.get("stopped") else "its grader's end" if self.orphaned
+                       else "a stop signal" if self.stop_signals else "nothing")
+            print(f"autograder.launch: the kernel's group used {used['cpu_seconds']:.2f} CPU-s (budget {budget[0]}), "
+                  f"peak memory {used['peak_memory_bytes'] / 2**30:.2f} GiB (limit {budget[1]:.2f}), "
+                  f"{used['forks_refused']} forks refused; stopped by: {stopped}", file=sys.stderr, flush=True)
+            self.group.remove()
+        if self.orphaned:  # nobody else will: the grader that made the runtime folder is gone
+            remove_folder(self.settings.get("runtime"))
 
 
 def main(argv):
@@ -163,8 +277,19 @@ def main(argv):
     os.set_inheritable(status, True)
     options = ["--json-status-fd", str(status)] + options
     listing = _data_fd(b"".join(option.encode() + b"\0" for option in options))  # kept off `ps`'s command line
-    _limit_resources(settings)
-    os.execvp("bwrap", ["bwrap", "--args", str(listing), *command])
+    group = Group.from_json(settings["group"]) if settings.get("group") else None
+    parent = os.getppid()  # the grader: when it is gone, so is the kernel
+    child = os.fork()
+    if child == 0:
+        try:
+            if group is not None:
+                group.join(os.getpid())
+            _limit_resources(settings)
+            os.execvp("bwrap", ["bwrap", "--args", str(listing), *command])
+        except BaseException as error:  # noqa: BLE001 (never run the kernel outside its group)
+            print(f"autograder.launch: cannot start the sandbox: {error}", file=sys.stderr, flush=True)
+        os._exit(127)
+    sys.exit(Watcher(child, settings, group, parent).run())
 
 
 if __name__ == "__main__":

@@ -3,12 +3,20 @@
 Every status the grader can report is a member of :class:`Status`; its ``meaning`` is the line the
 README's status table and the learners' feedback pages show. A submission can have several statuses
 (``late;restored-tests``); :class:`Record` keeps them sorted and the CSV joins them with ``;``.
+
+Every CSV the grader writes (``grades.csv`` here, the Canvas and Moodle files in :mod:`autograder.export`)
+goes through :func:`csv_writer`, which passes each row through :func:`csv_row`, so that a name, an id or
+a detail a learner chose cannot become a spreadsheet formula (OWASP's "CSV injection"): a cell that
+begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, unless it is a
+number (``-1.5`` stays a number).
 """
 
 import csv
 import enum
 import json
+import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
 
 
@@ -36,7 +44,8 @@ class Status(str, enum.Enum):
     REJECTED_NOTEBOOK = ("rejected-notebook", "nbgrader refused the notebook (for example, grading metadata "
                          "edited by hand)", "0")
     CELL_TIMEOUT = ("cell-timeout", "a cell ran past the per-cell time limit and was interrupted", "its checks 0")
-    MEMORY_LIMIT = ("memory-limit", "an allocation beyond the memory limit raised MemoryError",
+    MEMORY_LIMIT = ("memory-limit", "an allocation beyond the memory limit raised MemoryError, or the "
+                    "submission's processes together passed it and were stopped",
                     "the affected checks 0")
     DISK_LIMIT = ("disk-limit", "a write beyond the working folder's or a file's size limit failed",
                   "the affected checks 0")
@@ -46,10 +55,53 @@ class Status(str, enum.Enum):
                    "checks and hidden tests not yet run 0")
     WALL_TIMEOUT = ("wall-timeout", "grading ran past the per-submission wall time; every process was killed",
                     "0")
-    USES_REFERENCE = ("uses-reference", "learner code imports or reaches the reference solution", "0 (review)")
-    TAMPERING = ("tampering", "learner code rebinds or patches the checks, or reaches into the interpreter "
-                 "(hooks, frames, sys.modules, builtins, exec)", "0 (review)")
+    USES_REFERENCE = ("uses-reference", "flagged for review: learner code imports or reaches the reference "
+                      "solution", "unchanged (review)")
+    TAMPERING = ("tampering", "flagged for review: learner code rebinds or patches the checks, or reaches into "
+                 "the interpreter (hooks, frames, sys.modules, builtins, exec)", "unchanged (review)")
     GRADER_ERROR = ("grader-error", "the grader itself failed (not the submission's doing); see the logs", "0")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula (OWASP)."""
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _is_number(text):
+    """A finite number in plain decimal notation (``-1.5``, ``+2``, ``-3e-05``): parsed as a float."""
+    if not _PLAIN_NUMBER.fullmatch(text):  # no "-inf", "-nan", "-1_0", "-1\n" (float() takes those)
+        return False
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def csv_cell(value):
+    """``value`` as a CSV cell no spreadsheet runs: a ``'`` before a formula's first character; numbers kept."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_STARTS) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def csv_row(values):
+    """:func:`csv_cell` of each value."""
+    return [csv_cell(value) for value in values]
+
+
+class _SafeWriter:
+    def __init__(self, handle):
+        self._writer = csv.writer(handle)
+
+    def writerow(self, values):
+        return self._writer.writerow(csv_row(values))
+
+
+def csv_writer(handle):
+    """``csv.writer(handle)`` whose ``writerow`` passes every row through :func:`csv_row`: the grader's only
+    way of writing a CSV."""
+    return _SafeWriter(handle)
 
 
 CSV_COLUMNS = ("student", "assignment", "score", "max_score", "late_penalty", "submitted_at", "due_at", "status",
@@ -97,7 +149,7 @@ def write_csv(path, records):
     """Write ``records`` sorted by student and assignment (atomically: a reader never sees half a file)."""
     partial = path + ".partial"
     with open(partial, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(CSV_COLUMNS)
         for record in sorted(records, key=lambda r: (r.student, r.assignment)):
             writer.writerow(record.row())

@@ -9,16 +9,23 @@ namespaces, and mounts into it only what is listed here:
   (:attr:`Sandbox.packages`, e.g. the reference package that ``tests.py`` compares against);
 * read-write: its working folder ``/home/learner`` (a size-capped tmpfs holding, read-only, the files
   of :attr:`Sandbox.work_files` such as ``tests.py``, and copies of the learner's own extra files), a
-  small ``/tmp`` and ``/dev/shm`` (tmpfs), and the folder of its ZeroMQ sockets (locked once it started);
+  small ``/tmp`` and ``/dev/shm`` (tmpfs), and the folder of its ZeroMQ sockets (as root a 64 KiB tmpfs;
+  locked once the kernel answered);
 * its own ``/proc`` (only its own processes) and a minimal ``/dev``; no network interface but loopback.
 
-As root, the kernel also gets a user id of its own (no capabilities, no supplementary groups) and a
-process limit; without root, bubblewrap runs in an unprivileged user namespace and the kernel keeps
-your user id. Resource limits apply in both cases: memory (``RLIMIT_DATA``), CPU seconds, file size,
-processes, open files, no core dumps. :mod:`autograder.kernel` starts kernels through
-:mod:`autograder.launch`, which turns the settings written here into the bubblewrap command line.
+As root, the kernel also gets a user id of its own (no capabilities, no supplementary groups), leased
+for the run from a range no other grading run on the machine uses at the same time (:func:`lease_uid`);
+without root, bubblewrap runs in an unprivileged user namespace and the kernel keeps your user id.
+Memory, processes and CPU time are limited per submission, for the kernel and all its children together,
+where a writable cgroup exists (:mod:`autograder.cgroups`); rlimits apply to every process in any case
+(memory ``RLIMIT_DATA``, CPU seconds, file size, no core dumps) and are all there is without a cgroup
+(then, as root, with ``RLIMIT_NPROC`` on the kernel's user id). :mod:`autograder.kernel` starts kernels
+through :mod:`autograder.launch`, which turns the settings written here into the bubblewrap command line
+and watches the kernel's group.
 """
 
+import errno
+import fcntl
 import functools
 import json
 import os
@@ -32,7 +39,15 @@ from traitlets import Bool, Dict, Float, Integer, List, Unicode
 from traitlets.config import Configurable
 
 FIRST_SANDBOX_UID = 61000
-"""The kernel of the n-th concurrent submission runs as user id FIRST_SANDBOX_UID + n (no account needed)."""
+SANDBOX_UIDS = 1000
+"""Kernels run as user ids FIRST_SANDBOX_UID … FIRST_SANDBOX_UID + SANDBOX_UIDS - 1 (no account needed),
+each leased by one grading run at a time (:func:`lease_uid`)."""
+
+UID_LOCKS = ("/run/autograder/uids", "/tmp/autograder-uids")
+"""Where the uid leases' lock files live (the first folder root can use)."""
+
+SOCKETS_FOLDER_BYTES = 64 * 2**10
+"""As root, a kernel's sockets folder is a tmpfs of this size: all a kernel can ever write on the host."""
 
 WORK_FOLDER = "/home/learner"
 """The kernel's working folder and home inside the sandbox."""
@@ -66,13 +81,13 @@ class Limits:
 
     wall_seconds: int = 900  # one submission (a student's assignment); beyond it: status wall-timeout
     cell_timeout: int = 300  # one cell; beyond it the cell is interrupted: status cell-timeout
-    memory_gb: float = 6.0  # RLIMIT_DATA of the kernel; beyond it allocations raise MemoryError
-    cpu_seconds: int = 900  # CPU time of the kernel process; beyond it: status cpu-limit
+    memory_gb: float = 6.0  # the kernel and its children together (cgroup), and RLIMIT_DATA of each process
+    cpu_seconds: int = 900  # CPU time of the kernel and its children together; beyond it: status cpu-limit
     worker_memory_gb: float = 4.0  # RLIMIT_DATA of nbgrader itself (floods of output)
     work_mb: int = 256  # the kernel's working folder (tmpfs)
     tmp_mb: int = 256  # the kernel's /tmp and /dev/shm (tmpfs each)
     file_size_mb: int = 128  # largest file the kernel may write
-    max_processes: int = 512  # processes and threads of the kernel's user id (TensorFlow starts many)
+    max_processes: int = 512  # processes and threads of the kernel and its children (TensorFlow starts many)
 
 
 class Sandbox(Configurable):
@@ -80,19 +95,30 @@ class Sandbox(Configurable):
 
     enabled = Bool(True, help="Run graded kernels in the sandbox. Turn off only for notebooks you trust.").tag(
         config=True)
-    uid = Integer(None, allow_none=True, help="The kernel's user id when running as root "
-                  f"(default {FIRST_SANDBOX_UID}; the class driver gives every concurrent worker its own)").tag(
-        config=True)
+    uid = Integer(None, allow_none=True, help="The kernel's user id when running as root (default: one leased "
+                  "for the kernel, see lease_uid; the class driver gives every concurrent worker one it leased "
+                  "for the run)").tag(config=True)
     packages = List(Unicode(), help="Importable packages and modules the kernel may read (e.g. the reference "
                     "package the checks compare with); found with importlib, mounted read-only").tag(config=True)
     work_files = Dict(value_trait=Unicode(), help="{name in the working folder: file on this machine}, "
                       "mounted read-only (e.g. {'tests.py': '/course/tests.py'})").tag(config=True)
-    memory_gb = Float(Limits.memory_gb, help="RLIMIT_DATA of the kernel").tag(config=True)
-    cpu_seconds = Integer(Limits.cpu_seconds, help="RLIMIT_CPU of the kernel").tag(config=True)
+    memory_gb = Float(Limits.memory_gb, help="memory of the kernel and its children together (cgroup), "
+                      "and RLIMIT_DATA of each process").tag(config=True)
+    cpu_seconds = Integer(Limits.cpu_seconds, help="CPU seconds of the kernel and its children together "
+                          "(cgroup), and RLIMIT_CPU of each process").tag(config=True)
     work_mb = Integer(Limits.work_mb, help="size of the working folder (tmpfs)").tag(config=True)
     tmp_mb = Integer(Limits.tmp_mb, help="size of /tmp and of /dev/shm (tmpfs each)").tag(config=True)
     file_size_mb = Integer(Limits.file_size_mb, help="RLIMIT_FSIZE of the kernel").tag(config=True)
-    max_processes = Integer(Limits.max_processes, help="RLIMIT_NPROC of the kernel's own user id").tag(config=True)
+    max_processes = Integer(Limits.max_processes, help="processes and threads of the kernel and its children "
+                            "(cgroup pids.max; without a cgroup, as root, RLIMIT_NPROC of the kernel's own user id)").tag(
+        config=True)
+    cgroups = Bool(True, help="Limit memory, processes and CPU time per kernel with its children, with a "
+                   "cgroup where one is writable (else rlimits per process only)").tag(config=True)
+    runtime_folder = Unicode("", help="Folder in which kernels' runtime folders (sockets, settings) are made; "
+                             "the class driver gives each worker its own and removes it when the worker ends. "
+                             "Default: a folder of this process in the temporary folder").tag(config=True)
+    cgroup_scope = Unicode("", help="cgroup (under the grader's own cgroup, in autograder/) in which each "
+                           "kernel's group is made; default: run-<pid>-<start>-<n> of this process").tag(config=True)
     learner_files_mb = Integer(20, help="total size of the learner's own extra files copied into the working "
                                "folder (regular files next to the notebook; links and others are skipped)").tag(
         config=True)
@@ -122,11 +148,65 @@ def check_support():
                                  "unprivileged user namespaces")
 
 
-def describe():
+def describe(cgroups=True):
     """One line for summaries: what the sandbox gives a kernel on this machine."""
+    from .cgroups import backend
+
+    found, _ = backend() if cgroups else (None, "")
+    limits = f"{found.describe()} limits per submission, rlimits" if found else "rlimits per process only"
     if running_as_root():
-        return "bubblewrap: allow-list filesystem, own user id, no network, own PID namespace, rlimits"
-    return "bubblewrap (user namespace): allow-list filesystem, your user id, no network, own PID namespace, rlimits"
+        return f"bubblewrap: allow-list filesystem, own user id, no network, own PID namespace, {limits}"
+    return (f"bubblewrap (user namespace): allow-list filesystem, your user id, no network, own PID namespace, "
+            f"{limits}")
+
+
+class UidLease:
+    """A sandbox user id held by this process (and the processes it passes :attr:`fd` to) until released.
+
+    The lease is an exclusive ``flock`` on the uid's lock file: the kernel drops it when every process
+    holding the file descriptor has ended, however it ended, so a crashed run's uids are free again at
+    once and never leased twice while one of its workers still runs."""
+
+    def __init__(self, uid, fd):
+        self.uid, self.fd = uid, fd
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _lock_folder():
+    for folder in UID_LOCKS:
+        try:
+            os.makedirs(folder, mode=0o755, exist_ok=True)
+            info = os.lstat(folder)
+        except OSError:
+            continue
+        if info.st_uid == os.geteuid() and os.path.isdir(folder) and not os.path.islink(folder) \
+                and not info.st_mode & 0o022:
+            return folder
+    raise SandboxUnavailable(f"no folder for the sandbox uids' lock files ({' or '.join(UID_LOCKS)}): "
+                             "it must be root's and writable by root only")
+
+
+def lease_uid():
+    """A :class:`UidLease` on the first sandbox uid no other process holds (raises if all are taken)."""
+    folder = _lock_folder()
+    for uid in range(FIRST_SANDBOX_UID, FIRST_SANDBOX_UID + SANDBOX_UIDS):
+        descriptor = os.open(os.path.join(folder, str(uid)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(descriptor)
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                continue
+            raise
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())  # for whoever wonders who holds it
+        return UidLease(uid, descriptor)
+    raise SandboxUnavailable(f"all {SANDBOX_UIDS} sandbox user ids from {FIRST_SANDBOX_UID} are in use")
 
 
 def namespace_options():
@@ -178,11 +258,17 @@ def kernel_environment(environ):
     return passed
 
 
-def launcher_settings(sandbox, runtime, connection_file):
-    """The launcher's settings for one kernel (see :mod:`autograder.launch`), from the config ``sandbox``."""
-    uid = (sandbox.uid if sandbox.uid is not None else FIRST_SANDBOX_UID) if running_as_root() else None
+def launcher_settings(sandbox, runtime, connection_file, uid=None, group=None):
+    """The launcher's settings for one kernel (see :mod:`autograder.launch`), from the config ``sandbox``:
+    as root it runs as ``uid`` (default: ``sandbox.uid`` or the first sandbox uid), in cgroup ``group``
+    (an :class:`autograder.cgroups.Group`) if one is given."""
+    if uid is None:
+        uid = sandbox.uid if sandbox.uid is not None else FIRST_SANDBOX_UID
     return {
-        "uid": uid,
+        "uid": uid if running_as_root() else None,
+        "runtime": runtime,
+        "group": group.to_json() if group is not None else None,
+        "limit_file": os.path.join(runtime, "limit.json"),
         "read_only": read_only_mounts(python_paths() + module_paths(sandbox.packages)),
         "work_files": {name: os.path.realpath(path) for name, path in sandbox.work_files.items()},
         "sockets": os.path.join(runtime, SOCKETS),

@@ -1,26 +1,26 @@
-"""Find learner code that uses the reference solution or tampers with the checks (a static scan).
+"""Find learner code that uses the reference solution or tries to reach into the grader (a static scan).
 
-The checks in ``tests.py`` compare a learner's code with the reference package, so the package is
-importable in the kernel and the checks run in the learner's Python process. The sandbox keeps the
-solutions and hidden tests out of reach, and :mod:`autograder.execute` re-binds the checks before each
-check cell; this scan reports, for review, code that tries anyway. It reads every code cell the learner
-wrote or changed (cells identical to the released notebook or to nbgrader's stored source are
-skipped), with IPython's own transformer, so magics (``%time``, ``%%capture``…) and shell escapes are
-scanned too: a magic that runs Python has its argument scanned as Python, any other magic or ``!``
-command as text.
+Advice for the instructor, never a score. The points are decided by the judge (:mod:`autograder.judge`),
+outside the learner's kernel, so nothing found here can have raised them; a finding flags the notebook
+for review in the formgrader, with the evidence as a comment, and the score stays as graded. So the scan
+errs on the side of silence: ordinary code (imports, the course's own ``from tests import ...``, prints,
+``getattr`` with a computed name, ``x.__class__``, CRLF line endings) is never flagged.
+
+It reads every code cell the learner wrote or changed; top-level statements identical to one of the
+released notebook's or nbgrader's stored cells are skipped (line endings normalised), so adding a line to
+the import cell flags nothing that was already there. IPython's own transformer turns magics (``%time``,
+``%%capture``…) and shell escapes into Python first: a magic that runs Python has its argument scanned
+as Python, any other magic or ``!`` command as text.
 
 ``uses-reference``  imports the reference package (``Scan.reference_packages``, other than the quiet
                     ``retinanet._tf`` import the notebooks use), takes anything from a check's
-                    ``__globals__``, or names the ``solutions`` folder, a gradebook or a notebook file;
-``tampering``       uses a ``TEST_*`` name other than by calling it (defining, assigning, importing as,
-                    deleting, passing or inspecting it), imports ``tests``, patches an imported module's
+                    ``__globals__``, or names the ``solutions`` folder, a gradebook or a notebook file in
+                    a shell command;
+``tampering``       defines, assigns or deletes a ``TEST_*`` name, patches an imported module's
                     attributes, or reaches into the interpreter: ``get_ipython``, ``sys.modules``,
                     ``sys.settrace`` and other hooks, frames, ``gc``, ``inspect``, ``ctypes``,
                     ``builtins``, ``importlib``, ``exec``/``eval``/``compile``, ``globals()``/``locals()``,
-                    introspection attributes such as ``__code__``, ``__wrapped__`` or ``__dict__``.
-
-A flagged notebook scores 0 (nbgrader's manual score is set to 0 with the reasons as a comment), so an
-instructor sees why in the formgrader and can override it.
+                    code and frame attributes such as ``__code__``, ``__wrapped__`` or ``f_locals``.
 """
 
 import ast
@@ -34,15 +34,18 @@ ALLOWED_REFERENCE_MODULES = ("retinanet._tf",)
 CHECK_PREFIX = "TEST_"
 CHECKS_MODULES = ("tests", "course_checks")
 """The checks: ``tests.py`` and the package behind it; a learner has no reason to import either."""
-INTERPRETER_MODULES = ("builtins", "importlib", "gc", "inspect", "ctypes", "__main__", "sys.monitoring", "_thread")
+INTERPRETER_MODULES = ("builtins", "importlib", "gc", "inspect", "ctypes", "__main__", "sys.monitoring", "_thread",
+                       "pkgutil")
 DYNAMIC_CALLS = ("setattr", "delattr", "__import__", "exec", "eval", "compile", "globals", "locals", "vars",
                  "breakpoint", "get_ipython")
 SYS_HOOKS = ("modules", "settrace", "setprofile", "_getframe", "_current_frames", "addaudithook", "meta_path",
              "path_hooks", "path_importer_cache", "excepthook", "displayhook", "breakpointhook", "monitoring")
-INTROSPECTION = ("__code__", "__wrapped__", "__closure__", "__defaults__", "__kwdefaults__", "__dict__",
-                 "__builtins__", "__subclasses__", "__bases__", "__mro__", "__self__", "__func__", "__loader__",
-                 "__spec__", "__import__", "__class__", "f_locals", "f_back", "f_builtins", "f_code", "tb_frame",
-                 "gi_frame", "cr_frame", "ag_frame", "co_code", "co_consts")
+INTROSPECTION = ("__code__", "__wrapped__", "__closure__", "__defaults__", "__kwdefaults__", "__builtins__",
+                 "__subclasses__", "__self__", "__func__", "__loader__", "__spec__", "__import__", "f_locals",
+                 "f_back", "f_builtins", "f_code", "tb_frame", "gi_frame", "cr_frame", "ag_frame", "co_code",
+                 "co_consts")
+"""Attributes that reach into code objects, frames and the import system (``__class__``, ``__dict__`` and
+``__mro__`` are everyday Python and not listed)."""
 GLOBALS_ATTRIBUTES = ("__globals__", "func_globals", "f_globals")
 CODE_MAGICS = ("time", "timeit", "prun", "capture", "debug", "writefile")
 SUSPICIOUS_STRINGS = {"solutions": USES_REFERENCE, "gradebook": USES_REFERENCE, ".ipynb": USES_REFERENCE,
@@ -55,7 +58,7 @@ def _flag_module(module):
     root = module.split(".")[0]
     if root in REFERENCE_PACKAGES and not module.startswith(ALLOWED_REFERENCE_MODULES):
         return USES_REFERENCE, f"imports {module}"
-    if root in CHECKS_MODULES or module in INTERPRETER_MODULES or root in INTERPRETER_MODULES:
+    if module in INTERPRETER_MODULES or root in INTERPRETER_MODULES:
         return TAMPERING, f"imports {module}"
     return None
 
@@ -80,10 +83,22 @@ def _magic_call(node):
     return None
 
 
+def _constant_text(node):
+    """The string an expression of string constants joined with ``+`` evaluates to, else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _constant_text(node.left), _constant_text(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
 class _Scanner(ast.NodeVisitor):
     def __init__(self, modules):
         self.found = []
         self.modules = modules  # names bound to imported modules anywhere in the notebook
+        self.sys_names = {"sys"} | {name for name in modules if name.startswith("sys=")} | \
+            {name[4:] for name in modules if name.startswith("sys=")}
 
     def add(self, flag):
         if flag:
@@ -100,15 +115,16 @@ class _Scanner(ast.NodeVisitor):
             return
         if isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr") and len(node.args) >= 2:
             name = node.args[1]
-            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
-                self.add((TAMPERING, f"uses {node.func.id} with a computed attribute name"))
-            elif name.value in GLOBALS_ATTRIBUTES:
-                self.add((USES_REFERENCE, f"reads {name.value}"))
-            elif name.value in INTROSPECTION:
-                self.add((TAMPERING, f"reads {name.value}"))
+            text = _constant_text(name)  # None for getattr(self, f"conv_c{level}_1x1"): ordinary code
+            if text in GLOBALS_ATTRIBUTES:
+                self.add((USES_REFERENCE, f"reads {text}"))
+            elif text in INTROSPECTION:
+                self.add((TAMPERING, f"reads {text}"))
         self.generic_visit(node)
 
     def _magic(self, kind, name, arguments):
+        if name == "alias_magic":
+            self.add((TAMPERING, "defines a magic alias (%alias_magic)"))
         if kind == "shell" or name not in CODE_MAGICS:
             for text in arguments:
                 self.found += _text_flags(text, f"the magic or shell command {name!r}")
@@ -131,6 +147,8 @@ class _Scanner(ast.NodeVisitor):
                 flag = flag or (USES_REFERENCE, f"imports from {node.module}")
             self.add(flag)
         for alias in node.names:
+            if node.module in CHECKS_MODULES and alias.asname in (None, alias.name):
+                continue  # the course's own `from tests import TEST_FPN`
             self._binding(alias.asname or alias.name)
 
     def _binding(self, name):
@@ -160,10 +178,9 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node):
-        if node.id.startswith(CHECK_PREFIX):
-            verb = "uses" if isinstance(node.ctx, ast.Load) else "rebinds"
-            self.add((TAMPERING, f"{verb} the check {node.id} other than by calling it"))
-        elif node.id in DYNAMIC_CALLS or node.id in CHECKS_MODULES:
+        if node.id.startswith(CHECK_PREFIX) and not isinstance(node.ctx, ast.Load):
+            self.add((TAMPERING, f"rebinds the check {node.id}"))
+        elif node.id in DYNAMIC_CALLS:
             self.add((TAMPERING, f"uses {node.id}"))
 
     def visit_Attribute(self, node):
@@ -173,7 +190,7 @@ class _Scanner(ast.NodeVisitor):
                 return  # a check's globals: the reference, reported as such
         elif node.attr in INTROSPECTION or node.attr.startswith(CHECK_PREFIX):
             self.add((TAMPERING, f"uses the attribute {node.attr}"))
-        elif isinstance(node.value, ast.Name) and node.value.id == "sys" and node.attr in SYS_HOOKS:
+        elif isinstance(node.value, ast.Name) and node.value.id in self.sys_names and node.attr in SYS_HOOKS:
             self.add((TAMPERING, f"uses sys.{node.attr}"))
         elif (isinstance(node.ctx, (ast.Store, ast.Del)) and isinstance(node.value, ast.Name)
               and node.value.id in self.modules):
@@ -181,8 +198,8 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node):
-        if isinstance(node.value, str):
-            self.found += _text_flags(node.value, "a string")
+        if isinstance(node.value, str) and node.value in INTROSPECTION + GLOBALS_ATTRIBUTES:
+            self.add((TAMPERING if node.value in INTROSPECTION else USES_REFERENCE, f"names {node.value}"))  # words in strings and prints are not evidence (magics' and shell commands' text is scanned)
 
 
 def _python(source):
@@ -201,6 +218,7 @@ def imported_modules(sources):
         for node in ast.walk(tree) if tree is not None else ():
             if isinstance(node, ast.Import):
                 names.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+                names.update("sys=" + alias.asname for alias in node.names if alias.name == "sys" and alias.asname)
             elif isinstance(node, ast.ImportFrom):
                 names.update(alias.asname or alias.name for alias in node.names)
     return names
@@ -211,21 +229,33 @@ def scan_source(source, modules=frozenset()):
     tree = _python(source)
     if tree is None:
         return []  # it failed in the kernel too, so it changed nothing
-    scanner = _Scanner(set(modules))
+    scanner = _Scanner(set(modules) | imported_modules([source]))
     scanner.visit(tree)
     return scanner.found
 
 
+def _statements(source):
+    """The top-level statements of a cell as comparable text (``ast.dump``); empty if it does not parse."""
+    tree = _python(source.replace("\r\n", "\n").replace("\r", "\n"))
+    return [] if tree is None else [ast.dump(statement) for statement in tree.body]
+
+
 def scan_notebook(nb, known_sources):
-    """Flags of every code cell of ``nb`` whose source is not in ``known_sources``; sorted, unique."""
-    known = {source.strip() for source in known_sources}
-    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    """Flags of the learner's own statements in ``nb``'s code cells (see the module docstring); sorted, unique."""
+    known = {statement for source in known_sources for statement in _statements(source)}
+    code = [cell.source.replace("\r\n", "\n").replace("\r", "\n") for cell in nb.cells if cell.cell_type == "code"]
     modules = imported_modules(code)
     found = set()
     for source in code:
         if "was missing from the submission. It was added back by nbgrader." in source.split("\n", 1)[0]:
             continue  # nbgrader restored this grade cell from its stored source
-        if source.strip() in known:
-            continue
-        found.update(scan_source(source, modules))
+        tree = _python(source)
+        if tree is None:
+            continue  # it failed in the kernel too, so it changed nothing
+        for statement in tree.body:
+            if ast.dump(statement) in known:
+                continue
+            scanner = _Scanner(set(modules))
+            scanner.visit(statement)
+            found.update(scanner.found)
     return sorted(found)

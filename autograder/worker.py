@@ -19,14 +19,14 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 
 from .course import nbgrader_api
-from .execute import BINDING_FAILED, CPU_LIMIT, KERNEL_DIED, METADATA
+from .execute import CPU_LIMIT, KERNEL_DIED, METADATA
 from .feedback import status_page
 from .gradebook import submission_data
 from .results import Status
 from .scan import scan_notebook
 
 ERROR_STATUSES = {"CellTimeoutError": Status.CELL_TIMEOUT, "MemoryError": Status.MEMORY_LIMIT,
-                  KERNEL_DIED: Status.KERNEL_DIED, CPU_LIMIT: Status.CPU_LIMIT, BINDING_FAILED: Status.TAMPERING}
+                  KERNEL_DIED: Status.KERNEL_DIED, CPU_LIMIT: Status.CPU_LIMIT}
 DISK_ERRORS = ("No space left on device", "File too large", "Disk quota exceeded")
 REJECTED_SIGNS = ("checkcellmetadata", "CheckCellMetadata", "Inconsistent checksums", "deduplicateids",
                   "hidden tests statement", "nested begin")
@@ -91,13 +91,14 @@ def edited_test_cells(root, student, assignment, notebook):
 
 
 def _flag(gb, notebook, assignment, student, flags):
-    """Score a flagged notebook 0 through nbgrader's manual score, with the reasons as a comment, and flag it
-    for review in the formgrader."""
+    """Flag a notebook for the instructor's review in the formgrader, with the scan's findings as a comment.
+
+    Advice, never a score: the points are the judge's (:mod:`autograder.judge`), which no code in the
+    learner's kernel can change, so a finding costs nothing until an instructor decides it should.
+    """
     submission = gb.find_submission_notebook(notebook, assignment, student)
-    reason = "Scored 0 by the autograder: " + "; ".join(f"{flag} ({why})" for flag, why in flags)
+    reason = "For review (the score is unchanged): " + "; ".join(f"{flag} ({why})" for flag, why in flags)
     submission.flagged = True
-    for grade in submission.grades:
-        grade.manual_score = 0
     for comment in submission.comments:
         comment.manual_comment = reason
     gb.db.commit()

@@ -12,6 +12,7 @@ is a difference of wiring, never of weights.
 
 import functools
 import re
+import types
 
 import numpy as np
 
@@ -23,8 +24,10 @@ from retinanet.fpn import (FPN_CHANNELS, FPN_LAYERS, LATERAL_LAYERS, OUTPUT_LAYE
 from retinanet.heads import HEAD_DEPTH, KERNEL_STDDEV, PRIOR_PROBABILITY, build_head as reference_head, prior_bias
 from retinanet.model import outputs_from_pyramid
 
-from course_checks.harness import (Cause, Variant, as_array, call_learner, check, close, describe, diagnose,
-                                   expect, fail, first_line, images, passed)
+from course_checks.harness import (Cause, Variant, as_array, call_learner, check, close, describe, diagnose, expect,
+                                   fail, first_line, images, passed, random_generator)
+from course_checks import probe
+from course_checks.remote import beside, build_eagerly, has_attribute, type_name, type_of
 
 # --------------------------------------------------------------------------------------------------
 # Exercise 1: the backbone
@@ -75,14 +78,16 @@ RESNET50_FIRST_LAYER = "conv1_pad"
 
 def _resnet_outputs(model, batch):
     """C3, C4, C5 as ResNet50's own layers compute them from ``batch`` fed straight into its first layer:
-    the learner's layers and weights, entered at ``conv1_pad`` and read at the three named layers."""
-    first = model.get_layer(RESNET50_FIRST_LAYER)
-    resnet = keras.Model(first.input, [model.get_layer(name).output for name in BACKBONE_OUTPUT_LAYERS])
-    return resnet(batch, training=False)
+    the learner's layers and weights, entered at ``conv1_pad`` and read at the three named layers (where the
+    model lives: :func:`course_checks.probe.resnet_outputs`)."""
+    return beside(probe.resnet_outputs, model, batch, RESNET50_FIRST_LAYER, list(BACKBONE_OUTPUT_LAYERS))
 
 
 def producer(tensor):
-    """The layer that produced a symbolic Keras tensor (``None`` for a model input)."""
+    """The layer that produced a symbolic Keras tensor (``None`` for a model input); for a tensor of a model
+    in the learner's kernel, an object with the producing layer's name."""
+    if isinstance(tensor, probe.SymbolicTensor):
+        return types.SimpleNamespace(name=tensor.producer) if tensor.producer else None
     history = getattr(tensor, "_keras_history", None)
     return getattr(history, "operation", None) or (history[0] if history else None)
 
@@ -92,11 +97,10 @@ def _check_outputs(model):
     names = [getattr(producer(tensor), "name", "?") for tensor in model.outputs]
     if sorted(names) == sorted(BACKBONE_OUTPUT_LAYERS) and names != list(BACKBONE_OUTPUT_LAYERS):
         fail(BACKBONE_OUTPUT_ORDER, found=", ".join(f"'{name}'" for name in names))
-    for index, (tensor, name, expected) in enumerate(zip(model.outputs, names, BACKBONE_OUTPUT_LAYERS)):
+    for index, (name, expected) in enumerate(zip(names, BACKBONE_OUTPUT_LAYERS)):
         if name == expected:
             continue
-        layer = next((layer for layer in model.layers if layer.name == expected), None)
-        if layer is not None and layer.input is tensor:
+        if beside(probe.output_feeds_layer, model, index, expected):
             fail(BACKBONE_LAYER_INPUT, index=index + 1, level=index + 3, expected=expected, found=name)
         fail(BACKBONE_WRONG_LAYER, index=index + 1, level=index + 3, expected=expected, found=name)
 
@@ -289,7 +293,7 @@ def _check_fpn_layers(fpn, what):
     __tracebackhide__ = True  # noqa: F841
     reference = ReferenceFPN(backbone=small_backbone())
     for name in FPN_LAYERS + ("upsample_2x",):
-        expect(hasattr(fpn, name), FPN_MISSING_LAYER, what=what, name=name)
+        expect(has_attribute(fpn, name), FPN_MISSING_LAYER, what=what, name=name)
     for name in FPN_LAYERS:
         layer, expected = getattr(fpn, name), getattr(reference, name)
         expect(isinstance(layer, keras.layers.Conv2D), FPN_NOT_CONV, name=name, found=type(layer).__name__)
@@ -330,17 +334,6 @@ def diagnose_fpn_inputs(fpn, features):
         if expected == FPN_CHANNELS and seen > FPN_CHANNELS:
             fail(FPN_CONCATENATED, name=name, seen=seen)
         fail(FPN_WRONG_INPUT, name=name, seen=seen, source=source, expected=expected)
-
-
-def build_eagerly(layer, input_shape):
-    """Mark a never-called layer built, so that its first call runs once, eagerly.
-
-    Keras builds a subclassed layer whose sublayers are unbuilt by first tracing its ``call`` symbolically
-    (1–2 s for ResNet50 on two cores), then runs it; the eager run builds every sublayer anyway, in the
-    learner's own wiring. So the checks skip the trace, for layers without a ``build`` of their own.
-    """
-    if not layer.built and type(layer).build is keras.layers.Layer.build:
-        layer.build(input_shape)
 
 
 def _call_fpn(fpn, batch):
@@ -529,7 +522,7 @@ def _reference_head(output_filters):
 
 def _spread_weights(head, seed=7):
     """He-scaled kernels and small random biases for every convolution, so that each layer's effect shows."""
-    rng = np.random.default_rng(seed)
+    rng = random_generator(seed)
     weights = []
     for layer in conv_layers(head):
         kernel_shape = tuple(layer.kernel.shape)
@@ -572,7 +565,7 @@ def _check_head_behaviour(head, output_filters, what):
         layer.kernel.assign(kernel)
         if layer.use_bias:
             layer.bias.assign(bias)
-    features = np.random.default_rng(2).normal(size=(2, 6, 5, FPN_CHANNELS)).astype(np.float32)
+    features = random_generator(2).normal(size=(2, 6, 5, FPN_CHANNELS)).astype(np.float32)
     found = as_array(call_learner(f"Calling {what}", head, features), f"The output of {what}")
     expected = np.asarray(reference(features))
     if close(found, expected):
@@ -743,12 +736,13 @@ def _check_model_parts(model, check_name):
     __tracebackhide__ = True  # noqa: F841
     expect(isinstance(model, keras.Model), MODEL_NOT_A_MODEL, check=check_name, found=describe(model))
     for name in ("num_classes", "fpn", "cls_head", "box_head"):
-        expect(hasattr(model, name), MODEL_MISSING_ATTRIBUTE, name=name)
+        expect(has_attribute(model, name), MODEL_MISSING_ATTRIBUTE, name=name)
     num_classes = model.num_classes
     expect(isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool) and num_classes >= 1,
            MODEL_NUM_CLASSES, found=repr(num_classes))
-    expect(hasattr(model.fpn, "backbone") and all(hasattr(model.fpn, name) for name in FPN_LAYERS), MODEL_FPN_TYPE,
-           found=describe(model.fpn))
+    fpn = model.fpn
+    expect(has_attribute(fpn, "backbone") and all(has_attribute(fpn, name) for name in FPN_LAYERS), MODEL_FPN_TYPE,
+           found=describe(fpn))
     cls_filters, box_filters = ANCHORS_PER_LOCATION * num_classes, ANCHORS_PER_LOCATION * 4
     cls_convs, box_convs = conv_layers(model.cls_head), conv_layers(model.box_head)
     if cls_convs and box_convs and num_classes != 4 and \
@@ -832,8 +826,8 @@ def _check_other_class_count(model):
     __tracebackhide__ = True  # noqa: F841
     num_classes = int(model.num_classes)
     other_classes = num_classes + 2
-    build = f"{type(model).__name__}(num_classes={other_classes}, backbone=...)"
-    other = call_learner(build, type(model), num_classes=other_classes, backbone=small_backbone())
+    build = f"{type_name(model)}(num_classes={other_classes}, backbone=...)"
+    other = call_learner(build, type_of(model), num_classes=other_classes, backbone=small_backbone())
     batch = images(*DEFAULT_MODEL_IMAGE)
     expected = (len(batch), sum(anchors_per_level(*DEFAULT_MODEL_IMAGE)), 4 + other_classes)
     try:

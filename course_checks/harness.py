@@ -27,6 +27,8 @@ from retinanet.losses import FOCAL_ALPHA, FOCAL_GAMMA
 from retinanet.matching import BACKGROUND, IGNORE, NEGATIVE_IOU, POSITIVE_IOU
 from retinanet.postprocess import NMS_IOU_THRESHOLD, SCORE_THRESHOLD
 
+from course_checks.remote import type_name
+
 
 def _numbers(values):
     return ", ".join(f"{value:g}" for value in values)
@@ -167,7 +169,7 @@ def describe(value):
     if value is None:
         return "None"
     shape = getattr(value, "shape", None)
-    return f"a {type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+    return f"a {type_name(value)}" + (f" of shape {tuple(shape)}" if shape is not None else "")
 
 
 def as_array(value, what):
@@ -195,6 +197,30 @@ def passed(message):
     print(message)
 
 
+RUN_SEED = None
+"""``None`` in a notebook: every check draws the same inputs every time, so a message can be reproduced.
+While grading, the judge draws a fresh value per grading run (:func:`draw_inputs`), so that no answer can
+be precomputed for the inputs a check will use."""
+
+
+def draw_inputs(seed):
+    """Make every check's random inputs depend on ``seed`` (the judge calls this once per grading run)."""
+    global RUN_SEED
+    RUN_SEED = seed
+
+
+def random_generator(seed):
+    """The NumPy generator for a check's inputs: ``seed`` alone in a notebook, with :data:`RUN_SEED` when grading."""
+    return np.random.default_rng(seed if RUN_SEED is None else [seed, RUN_SEED])
+
+
+def jittered(values, seed, scale):
+    """``values`` in a notebook; while grading, each moved by a uniform draw in ±``scale`` (same dtype)."""
+    if RUN_SEED is None:
+        return values
+    return (values + random_generator(seed).uniform(-scale, scale, size=np.shape(values))).astype(values.dtype)
+
+
 def images(height, width, seed=0, batch=2):
     """A reproducible batch of random images; two by default, so that a batch size hard-coded to 1 shows."""
-    return np.random.default_rng(seed).normal(0.0, 30.0, size=(batch, height, width, 3)).astype(np.float32)
+    return random_generator(seed).normal(0.0, 30.0, size=(batch, height, width, 3)).astype(np.float32)

@@ -145,6 +145,175 @@ class Case:
     status: str
     score: float
     timestamp: str = ""  # nbgrader collect's timestamp.txt
+    absent: tuple = ()  # more text that must not appear in the feedback page (besides HIDDEN_TEXTS)
+
+
+AST_SWALLOW = """
+import ast
+class Swallow(ast.NodeTransformer):
+    def visit_Module(self, node):
+        handler = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None, body=[ast.Pass()])
+        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
+        return ast.fix_missing_locations(node)
+get_ipython().ast_transformers.append(Swallow())
+"""
+
+TRICKS = {
+    # name: (code in add's body, code after it in the cell, the scan's flag or "ok").
+    # Each is tried with a wrong add (it must earn nothing: 3/5, mul's points) and a right one (5/5): the
+    # score is what the honest part of the work is worth, whatever the trick; the scan only flags.
+    "displayhook": ("import sys\n    sys.displayhook('TEST_ADD passed')", "", "tampering"),
+    "displayscore": ("import sys\n    sys.displayhook(2)", "", "tampering"),
+    "displaysverdict": ("from IPython.display import display\n    display('TEST_ADD passed')", "", "ok"),
+    "printsverdict": ("print('TEST_ADD passed')", "", "ok"),
+    "asttransformer": ("", AST_SWALLOW, "tampering"),
+    "inputtransformer": ("", "get_ipython().input_transformers_post.append(\n    lambda lines: ['try:\\n'] + "
+                         "['    ' + line for line in lines] + ['except BaseException:\\n    pass\\n'])", "tampering"),
+    "customexc": ("", "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)", "tampering"),
+    "numpyalias": ("", "import numpy as _n\n_n.allclose = lambda *a, **k: True\n_n.array_equal = lambda *a, **k: True",
+                   "tampering"),
+    "sysmodules": ("", "import sys as _s\n_s.modules['tests'].TEST_ADD = lambda add: print('TEST_ADD passed')",
+                   "tampering"),
+    "aliasmagic": ("", "%alias_magic t time", "tampering"),
+    "resolvename": ("", "import pkgutil\npkgutil.resolve_name('tests:TEST_ADD').__code__ = (lambda add: None).__code__",
+                    "tampering"),
+    "framewalk": ("import operator, sys as _s\n    frame = operator.attrgetter('f_back')(_s._getframe())\n"
+                  "    frame.f_locals['expected'] = a - b", "", "tampering"),
+    "builtinsassert": ("", "import builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})", "tampering"),
+}
+
+
+def _trick(add_body, name):
+    body, after, _ = TRICKS[name]
+    lines = ["def add(a, b):"] + ([f"    {body}"] if body else []) + [f"    return {add_body}"]
+    return "\n".join(lines) + ("\n" + after.strip() if after else "")
+
+
+def _crlf(nb):
+    for cell in nb.cells:
+        cell.source = cell.source.replace("\n", "\r\n")
+    return nb
+
+
+def _with_import(exercise, line):
+    nb = _answer(exercise, ADD, MUL)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "from tests import" in c.source)
+    cell.source = line + "\n" + cell.source
+    return nb
+
+
+def _with_markdown(exercise):
+    nb = _answer(exercise, ADD, MUL)
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("My notes: *add* first, then **mul**. $a + b$"))
+    return nb
+
+
+HONEST_ADDS = {
+    # Correct answers in other styles, and ordinary habits an earlier scan mistook for tampering: full marks,
+    # no flag.
+    "ownimport": "from tests import TEST_ADD\n" + ADD,
+    "starimport": "from tests import *\n" + ADD,
+    "printsolutions": ADD + "\nprint('my solutions are below; see the .ipynb next to the gradebook')",
+    "dunderclass": ADD + "\nkind = add.__class__.__name__\nstate = add.__dict__",
+    "computedgetattr": "class Ops:\n    def plus(self, a, b):\n        return a + b\n\n\ndef add(a, b):\n"
+                       "    name = 'plus'\n    return getattr(Ops(), f'{name}')(a, b)",
+    "lambda": "add = lambda a, b: a + b",
+    "callable": "class Adder:\n    def __call__(self, a, b):\n        return a + b\n\n\nadd = Adder()",
+    "numpyint": "import numpy as np\ndef add(a, b):\n    return np.int64(a) + np.int64(b)",
+    "floatresult": "def add(a, b):\n    return float(a + b)",
+    "zerodarray": "import numpy as np\ndef add(a, b):\n    return np.array(a + b)",
+    "npadd": "import numpy as np\ndef add(a, b):\n    return np.add(a, b)",
+    "lrucache": "import functools\n@functools.lru_cache(maxsize=None)\ndef add(a, b):\n    return a + b",
+    "annotated": 'def add(a: int, b: int) -> int:\n    """The sum."""\n    return a + b',
+    "debugprints": "def add(a, b):\n    print('adding', a, b)\n    return a + b",
+    "warns": "import warnings\ndef add(a, b):\n    warnings.warn('careful')\n    return a + b",
+    "runsowncheck": ADD + "\nTEST_ADD(add)",
+    "unicode": "def add(α, β):\n    # Σ of two numbers ✓\n    return α + β",
+    "globalcounter": "calls = 0\ndef add(a, b):\n    global calls\n    calls += 1\n    return a + b",
+}
+
+
+def _honest(exercise):
+    cases = {f"honest-{name}": Case({NOTEBOOK + ".ipynb": _answer(exercise, add, MUL)}, "ok", MAX_SCORE)
+             for name, add in HONEST_ADDS.items()}
+    nb = NOTEBOOK + ".ipynb"
+    cases["honest-importmath"] = Case({nb: _with_import(exercise, "import math")}, "ok", MAX_SCORE)
+    cases["honest-crlf"] = Case({nb: _crlf(_answer(exercise, ADD, MUL))}, "ok", MAX_SCORE)
+    cases["honest-markdown"] = Case({nb: _with_markdown(exercise)}, "ok", MAX_SCORE)
+    cases["honest-operatormul"] = Case({nb: _answer(exercise, ADD, "import operator\nmul = operator.mul")}, "ok",
+                                       MAX_SCORE)
+    return cases
+
+
+def _tricks(exercise):
+    nb = NOTEBOOK + ".ipynb"
+    cases = {}
+    for name, (_, _, flag) in TRICKS.items():
+        cases[f"trick-{name}-wrong"] = Case({nb: _answer(exercise, _trick("a - b", name), MUL)}, flag, 3)
+        cases[f"trick-{name}-right"] = Case({nb: _answer(exercise, _trick("a + b", name), MUL)}, flag, MAX_SCORE)
+    return cases
+
+
+SPY_ARGUMENTS = """
+seen = []
+def add(a, b):
+    seen.append((a, b))
+    return a + b
+import threading, time
+from IPython.display import display
+board = display("arguments", display_id=True)
+def watch():
+    while True:
+        board.update(repr(seen))
+        print("arguments:", seen)
+        time.sleep(0.05)
+threading.Thread(target=watch, daemon=True).start()
+"""
+
+LINECACHE = """
+import linecache, traceback
+print(sorted(linecache.cache))
+try:
+    add(None, None)
+except Exception:
+    traceback.print_exc()
+"""
+
+FORGED_AGENT = """
+import sys
+for key, module in list(sys.modules.items()):
+    if key.startswith("_autograder") and hasattr(module, "agent"):
+        module.agent.handle = lambda request: '{"value": 5}'
+"""
+
+
+def _leaks_and_sabotage(exercise):
+    nb = NOTEBOOK + ".ipynb"
+    noisy_add = ("import sys\ndef add(a, b):\n    for _ in range(50):\n        print('2026-01-01 00:00:00.000001: "
+                 "I tensorflow/core/util/port.cc:153] noise', file=sys.stderr)\n    return abs(a) + abs(b)")
+
+    class Weird:
+        pass
+
+    return {
+        # The hidden tests' inputs never reach anything the learner sees.
+        "leak-spyarguments": Case({nb: _answer(exercise, SPY_ARGUMENTS, MUL, extra_cell="print('seen:', seen)")},
+                                  "ok", MAX_SCORE, absent=("(-1, 1)",)),
+        "leak-linecache": Case({nb: _answer(exercise, ADD, MUL, extra_cell=LINECACHE)}, "ok", MAX_SCORE),
+        "leak-shiftsoutputs": Case({nb: _answer(exercise, noisy_add, MUL)}, "ok", 3),
+        # Answers that are not what they seem, and a kernel that breaks its own grading: never more points.
+        "odd-alwaysequal": Case({nb: _answer(exercise, "class Yes:\n    def __eq__(self, other):\n        return True"
+                                             "\n\n\ndef add(a, b):\n    return Yes()", MUL)}, "ok", 3),
+        "odd-deepnesting": Case({nb: _answer(exercise, "def add(a, b):\n    value = a + b\n    for _ in range(100):\n"
+                                             "        value = [value]\n    return value", MUL)}, "ok", 3),
+        "odd-interrupts": Case({nb: _answer(exercise, "def add(a, b):\n    raise KeyboardInterrupt", MUL)}, "ok", 3),
+        "odd-exitsinprobe": Case({nb: _answer(exercise, "import os\ndef add(a, b):\n    os._exit(3)", MUL)},
+                                 "kernel-died", 0),
+        "odd-clearsnamespace": Case({nb: _answer(exercise, ADD, MUL, extra_cell="for name in list(globals()):\n"
+                                                 "    if name.startswith('_'):\n        del globals()[name]")},
+                                    "tampering", MAX_SCORE),
+        "odd-forgedagent": Case({nb: _answer(exercise, WRONG_ADD + "\n" + FORGED_AGENT, MUL)}, "tampering", 0),
+    }
 
 
 def catalogue(exercise, course, out, other_checkout):
@@ -254,29 +423,30 @@ def catalogue(exercise, course, out, other_checkout):
                                "tests.py": TESTS_PY.replace("assert add(2, 3) ==", "assert True or").encode()},
                               "ok", 3),
         # Hidden tests out of reach of the learner's kernel (item 3).
-        "hook": Case({nb: _answer(exercise, hook, MUL)}, "tampering", 0),
+        "hook": Case({nb: _answer(exercise, hook, MUL)}, "tampering", MAX_SCORE),
         "echoes": Case({nb: _answer(exercise, ADD, MUL + "\n" + textwrap.dedent(spy))}, "ok", MAX_SCORE),
-        # Checks that cannot be rebound; the reference through a check or a magic (item 6).
+        # Rebinding a check changes nothing the judge decides (add wrong: mul's 3 points); the scan flags it for
+        # review. Using the reference is flagged, not scored: the instructor decides (item 6).
         "monkeypatch": Case({nb: _answer(exercise, SNEAKY_ADD + "\nTEST_ADD = lambda add: print('TEST_ADD passed')",
-                                         MUL)}, "tampering", 0),
+                                         MUL)}, "tampering", 3),
         "defcheck": Case({nb: _answer(exercise, WRONG_ADD + "\ndef TEST_ADD(add):\n    print('TEST_ADD passed')",
-                                      MUL)}, "tampering", 0),
+                                      MUL)}, "tampering", 3),
         "mockcheck": Case({nb: _answer(exercise, WRONG_ADD + "\nfrom unittest.mock import MagicMock as TEST_ADD",
-                                       MUL)}, "tampering", 0),
+                                       MUL)}, "tampering", 3),
         "patchcode": Case({nb: _answer(exercise, WRONG_ADD + "\nTEST_ADD.__code__ = (lambda add: None).__code__",
-                                       MUL)}, "tampering", 0),
+                                       MUL)}, "tampering", 3),
         "magiccheck": Case({nb: _answer(exercise, WRONG_ADD + "\n%time TEST_ADD = lambda add: None", MUL)},
-                           "tampering", 0),
+                           "tampering", 3),
         "skiptag": Case({nb: skipping}, "ok", 0),
         "unbinds": Case({nb: _answer(exercise, ADD + "\nfor name in dir():\n    if name.startswith('_autograder'):\n"
-                                     "        del globals()[name]", MUL)}, "tampering", 0),
+                                     "        del globals()[name]", MUL)}, "tampering", MAX_SCORE),
         "globalsref": Case({nb: _answer(exercise, "add = TEST_ADD.__globals__['_reference_add']", MUL)},
-                           "uses-reference", 0),
+                           "uses-reference", MAX_SCORE),
         "importsreference": Case({nb: _answer(exercise, "if False:  # never runs: the scan alone must catch it\n"
                                                 "    from retinanet.boxes import iou\n" + ADD, MUL)},
-                                 "uses-reference", 0),
+                                 "uses-reference", MAX_SCORE),
         "magicimport": Case({nb: _answer(exercise, ADD + "\n%time from retinanet.boxes import iou", MUL)},
-                            "uses-reference", 0),
+                            "uses-reference", MAX_SCORE),
         # Intake: links, pipes, timestamps (items 7, 8).
         "linktosolution": Case({nb: Link(os.path.join(course, "solutions", "toy", "toy.ipynb"))}, "refused", 0),
         "linktostudent": Case({nb: Link("../../correct/toy/toy.ipynb")}, "refused", 0),
@@ -284,6 +454,9 @@ def catalogue(exercise, course, out, other_checkout):
         "badtimestamp": Case({nb: _answer(exercise, ADD, MUL)}, "refused", 0, timestamp="the day before the deadline"),
         "ontime": Case({nb: _answer(exercise, ADD, MUL)}, "ok", MAX_SCORE, timestamp=BEFORE_DUE),
         "late": Case({nb: _answer(exercise, ADD, MUL)}, "late", 0, timestamp=AFTER_DUE),
+        **_tricks(exercise),
+        **_honest(exercise),
+        **_leaks_and_sabotage(exercise),
     }
 
 
@@ -316,3 +489,86 @@ def write_submissions(folder, cases):
     os.makedirs(os.path.join(folder, ODD_FOLDER, ASSIGNMENT))
     nbformat.write(cases["correct"].files[NOTEBOOK + ".ipynb"],
                    os.path.join(folder, ODD_FOLDER, ASSIGNMENT, NOTEBOOK + ".ipynb"))
+
+
+DESCRIPTIONS = {
+    "correct": "correct", "untouched": "the untouched exercise", "partial": "`add` right, `mul` wrong",
+    "hiddenfail": "passes a visible check, fails its hidden test", "invalidjson": "invalid notebook JSON",
+    "missing": "no notebook", "renamed": "correct notebook saved as `toy-Copy1.ipynb`",
+    "deletedtests": "check cells deleted, code correct",
+    "editedtests": 'check cells edited to `print("all tests passed")`, code wrong',
+    "infiniteloop": "infinite loop in `add`", "kerneldies": "the kernel dies (`os._exit(1)`) in the last cell",
+    "memorybomb": "memory bomb in `add`", "flood": "20,000 lines of stdout and stderr",
+    "bigoutput": "one 50 MB line of output", "diskfill": "writes 600 MiB into its folder",
+    "tfnoise": "a TensorFlow log line on stderr inside `add`",
+    "writesoutside": "writes to the course, the grading folder, `/`, `/etc/passwd`, `/usr`, `/tmp`, `~`",
+    "snooping": "lists and deletes the grading folder, the course, another checkout, `/root`, `/work`, `/home`; "
+                "reads `/proc` and the environment",
+    "leaveslinks": "leaves links to the solutions, an instructor file, the gradebook, another student's feedback, "
+                   "`/dev/zero`, and named pipes",
+    "teststampered": "ships its own `tests.py` and overwrites `tests.py` at run time, `add` wrong",
+    "hook": "registers an IPython hook that prints every cell the kernel runs, code right",
+    "echoes": "prints `In` and starts a thread that echoes every cell into a display it updates",
+    "monkeypatch": "`TEST_ADD = lambda add: …`, `add` wrong", "defcheck": "`def TEST_ADD(add): …`, `add` wrong",
+    "mockcheck": "`MagicMock as TEST_ADD`, `add` wrong", "patchcode": "`TEST_ADD.__code__ = …`, `add` wrong",
+    "magiccheck": "`%time TEST_ADD = …`, `add` wrong", "skiptag": "check cells tagged `skip-execution`, code wrong",
+    "unbinds": "deletes every `_autograder*` name from its namespace, code right",
+    "globalsref": "takes the reference from `TEST_ADD.__globals__`",
+    "importsreference": "imports the reference (`from retinanet.boxes import iou`)",
+    "magicimport": "imports the reference behind `%time`", "linktosolution": "its notebook is a link to the solutions",
+    "linktostudent": "its notebook is a link to another student's", "pipefile": "a named pipe next to its notebook",
+    "badtimestamp": "an unreadable `timestamp.txt`", "ontime": "correct, `timestamp.txt` before the due date",
+    "late": "correct, `timestamp.txt` after the due date (policy: zero)",
+    "leak-spyarguments": "`add` records its arguments; a thread prints them into a display and the output",
+    "leak-linecache": "prints `linecache`'s cache and a traceback through the checks' code",
+    "leak-shiftsoutputs": "`add` writes 50 TensorFlow-like lines to stderr per call and fails its hidden test",
+    "odd-alwaysequal": "`add` returns an object equal to everything",
+    "odd-deepnesting": "`add` returns a list nested 100 deep", "odd-interrupts": "`add` raises KeyboardInterrupt",
+    "odd-exitsinprobe": "`add` calls `os._exit` when the judge calls it",
+    "odd-clearsnamespace": "deletes every `_`-name from its namespace after the last check, code right",
+    "odd-forgedagent": "replaces the probe agent's answers with a constant, `add` wrong",
+    LINKED_FOLDER: "its assignment folder is a link to another student's",
+    ODD_FOLDER: "a folder named `José García` (no usable student id)",
+}
+"""What each case of :func:`catalogue` does (generated families are described by their tables)."""
+
+TRICK_DESCRIPTIONS = {
+    "displayhook": "calls `sys.displayhook('TEST_ADD passed')` inside `add`",
+    "displayscore": "calls `sys.displayhook(2)` inside `add` (nbgrader's partial credit)",
+    "displaysverdict": "displays `TEST_ADD passed` inside `add`", "printsverdict": "prints `TEST_ADD passed` inside `add`",
+    "asttransformer": "an AST transformer wraps every later cell in `try/except BaseException`",
+    "inputtransformer": "an input transformer wraps every later cell in `try/except`",
+    "customexc": "`set_custom_exc` swallows every exception", "numpyalias": "patches NumPy through an alias",
+    "sysmodules": "rebinds the check through `import sys as _s; _s.modules`",
+    "aliasmagic": "`%alias_magic`", "resolvename": "patches the check through `pkgutil.resolve_name`",
+    "framewalk": "walks frames with `operator.attrgetter('f_back')`",
+    "builtinsassert": "replaces `builtins.AssertionError`",
+}
+
+
+def describe_case(name):
+    if name.startswith("trick-"):
+        trick, variant = name[len("trick-"):].rsplit("-", 1)
+        return f"{TRICK_DESCRIPTIONS[trick]}, `add` {variant}"
+    if name.startswith("honest-"):
+        return f"honest: `{name[len('honest-'):]}` (see `HONEST_ADDS` and `_honest`)"
+    return DESCRIPTIONS[name]
+
+
+def markdown_table():
+    """The catalogue as the Markdown table of ``docs/grading-catalogue.md`` (``python grading_toy_course.py``)."""
+    cases = catalogue(solution_notebook(), "/course", "/out", "/other")
+    rows = [(name, case.status, case.score) for name, case in cases.items()]
+    rows += [(LINKED_FOLDER, "refused", 0), (ODD_FOLDER, "refused", 0)]
+    lines = ["| submission (student id in the suite) | what it does | status | score |", "|---|---|---|---|"]
+    lines += [f"| `{name}` | {describe_case(name)} | `{status}` | {score:g}/{MAX_SCORE} |" for name, status, score in rows]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(f"# The grader's hostile catalogue\n\nGenerated by `python test_suite/grading_toy_course.py > "
+          f"docs/grading-catalogue.md`; `test_suite/test_grading.py` grades every row in one class run and "
+          f"asserts its status and score from the gradebook and the CSV, a feedback page without hidden-test "
+          f"text, and the course unchanged.\n\n{len(catalogue(solution_notebook(), '/c', '/o', '/x')) + 2} "
+          f"cases on a toy assignment (`add` 2 points, `mul` 3, each with a hidden test).\n")
+    print(markdown_table(), end="")

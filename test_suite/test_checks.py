@@ -5,7 +5,6 @@ Wrong-but-running implementations are covered by the mistakes catalogue (test_mi
 written differently from the reference by test_check_alternatives.py.
 """
 
-import functools
 import subprocess
 import sys
 
@@ -16,8 +15,10 @@ import tests
 from course_checks import architecture
 from course_checks.architecture import small_backbone
 from course_checks.harness import images
-from retinanet import anchors, boxes, fpn, heads, losses, matching, model, postprocess
+from retinanet import fpn, heads, model
 from retinanet.backbone import get_backbone
+
+from course_checks.reference import REFERENCE_ARGUMENTS
 
 
 class UnfinishedFPN(fpn.FeaturePyramidNetwork):
@@ -38,20 +39,7 @@ def returns_none(*args, **kwargs):
     return None
 
 
-REFERENCE = {
-    "TEST_BACKBONE_MODEL": lambda: (functools.partial(get_backbone, weights=None),),
-    "TEST_FPN": lambda: (fpn.FeaturePyramidNetwork,),
-    "TEST_HEAD_MODEL": lambda: (heads.build_head,),
-    "TEST_RETINANET": lambda: (model.RetinaNet(num_classes=3, backbone=small_backbone()),),
-    "TEST_RESNET": lambda: (model.RetinaNet(num_classes=4, backbone=small_backbone()),),
-    "TEST_FOCAL_LOSS": lambda: (losses.sigmoid_focal_loss,),
-    "TEST_ANCHORS": lambda: (anchors.generate_anchors,),
-    "TEST_IOU": lambda: (boxes.iou,),
-    "TEST_MATCHING": lambda: (matching.match_anchors,),
-    "TEST_BOX_CODING": lambda: (boxes.encode, boxes.decode),
-    "TEST_DETECTION_LOSS": lambda: (losses.detection_loss_terms,),
-    "TEST_DECODE": lambda: (postprocess.decode_detections,),
-}
+REFERENCE = REFERENCE_ARGUMENTS
 
 UNFINISHED = {
     "TEST_FPN": lambda: (UnfinishedFPN,),

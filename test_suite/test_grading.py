@@ -10,7 +10,6 @@ import csv
 import glob
 import hashlib
 import os
-import re
 import stat
 
 import nbformat
@@ -106,30 +105,48 @@ def test_each_catalogue_case(graded, student):
     assert [os.path.basename(p) for p in pages] == [toy.NOTEBOOK + ".html"]
     with open(pages[0]) as handle:
         page = handle.read()
-    assert not [text for text in toy.HIDDEN_TEXTS if text in page or text.replace('"', "&quot;") in page]
+    absent = toy.HIDDEN_TEXTS + case.absent
+    assert not [text for text in absent if text in page or text.replace('"', "&quot;") in page]
     assert SECRET not in page
     assert graded["course_after"] == graded["course_before"]  # modes and contents of every course file
 
 
-def test_tampering_never_earns_points_even_before_review(graded):
-    """The checks were the course's own: ``add``'s automatic score (before the scan's 0) is 0 too."""
-    for student in ("monkeypatch", "defcheck", "mockcheck", "patchcode", "magiccheck", "skiptag", "unbinds"):
+def test_tricks_never_earn_points_and_are_flagged_for_review(graded):
+    """The judge decided ``add``'s points: every trick paired with a wrong ``add`` scores 0 for it; every
+    notebook the scan found something in is flagged for review, and no other."""
+    tricks = ["monkeypatch", "defcheck", "mockcheck", "patchcode", "magiccheck", "skiptag", "odd-forgedagent",
+              "odd-alwaysequal", "odd-deepnesting"] + [s for s in graded["cases"] if s.endswith("-wrong")]
+    for student in tricks:
         assert auto_score(graded["out"], student, "test_add") == 0, student
     with Gradebook("sqlite:///" + os.path.join(graded["out"], "gradebook.db")) as gb:  # for the formgrader
         flagged = {s.student.id for s in gb.find_assignment(toy.ASSIGNMENT).submissions if s.notebooks[0].flagged}
     assert flagged == {s for s, c in graded["cases"].items() if c.status in ("tampering", "uses-reference")}
     assert "add(2, 3) should be 5" in autograded_text(graded["out"], "defcheck")
-    assert "the course's checks could not be bound" in autograded_text(graded["out"], "unbinds")
 
 
-def test_hooks_saw_the_hidden_tests_only_after_the_learner_view_was_frozen(graded):
-    """The hook echoed the hidden tests into the instructors' copy (so it was live); ``print(In)`` in the
-    learner's last cell shows the check cells as released, without their hidden tests."""
+def test_the_catalogue_covers_every_class_of_the_red_team_findings(graded):
+    """At least 90 cases: tricks (wrong and right), honest habits, leaks, sabotage, intake, limits."""
+    cases = graded["cases"]
+    assert len(cases) + 2 >= 90  # + the linked folder and the folder without a usable id
+    for prefix, least in (("trick-", 26), ("honest-", 20), ("leak-", 3), ("odd-", 6)):
+        assert len([s for s in cases if s.startswith(prefix)]) >= least, prefix
+
+
+def test_hidden_tests_never_reached_the_kernel(graded):
+    """The hook printed every cell the kernel ran (it was live), and no hidden test was among them; ``print(In)``
+    in the learner's last cell shows the check cells as released."""
     out = graded["out"]
-    assert toy.HIDDEN_ADD in autograded_text(out, "hook")
+    nb = nbformat.read(os.path.join(out, "autograded", "hook", toy.ASSIGNMENT, toy.NOTEBOOK + ".ipynb"), 4)
+    printed = "".join(o.get("text", "") for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs)
+    assert "CELL:" in printed and not [text for text in toy.HIDDEN_TEXTS if text in printed]
     nb = nbformat.read(os.path.join(out, "autograded", "echoes", toy.ASSIGNMENT, toy.NOTEBOOK + ".ipynb"), 4)
-    history = "".join(o.get("text", "") for o in toy._cell(nb, "mul").outputs if "TEST_ADD(add)" in o.get("text", ""))
-    assert "TEST_ADD(add)" in history and "add(-1, 1)" not in history
+    history = "".join(o.get("text", "") for o in toy._cell(nb, "mul").outputs)
+    assert "add(-1, 1)" not in history
+
+
+def test_the_judge_recorded_its_run_seed(graded):
+    nb = nbformat.read(os.path.join(graded["out"], "autograded", "correct", toy.ASSIGNMENT, toy.NOTEBOOK + ".ipynb"), 4)
+    assert isinstance(nb.metadata["autograder"]["run_seed"], int)
 
 
 def test_refused_entries_and_every_student_accounted_for(graded):
@@ -232,17 +249,11 @@ def test_readme_status_table_is_the_code_s():
     assert status_table() in _readme()
 
 
-def test_readme_catalogue_table_is_the_catalogue():
-    """Every case is a row of the README's catalogue table, with its status and score."""
-    documented = {}
-    for line in _readme().splitlines():
-        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
-        if len(cells) != 3 or not re.match(r"`[a-z-]+`$", cells[1]) or not re.match(r"\d+/5", cells[2]):
-            continue
-        names = re.findall(r"`([a-z]+)`[);,]", cells[0]) + ([toy.ODD_FOLDER] if toy.ODD_FOLDER in cells[0] else [])
-        for name in names:
-            documented[name] = (cells[1].strip("`"), float(cells[2].split("/")[0]))
-    cases = toy.catalogue(toy.solution_notebook(), "/course", "/out", "/other")
-    expected = {name: (case.status, case.score) for name, case in cases.items()}
-    expected.update({toy.LINKED_FOLDER: ("refused", 0), toy.ODD_FOLDER: ("refused", 0)})
-    assert documented == expected
+def test_the_catalogue_page_is_generated_from_the_catalogue():
+    """``docs/grading-catalogue.md`` is what ``python test_suite/grading_toy_course.py`` prints now."""
+    import subprocess
+    import sys
+    printed = subprocess.run([sys.executable, os.path.join(toy.REPOSITORY, "test_suite", "grading_toy_course.py")],
+                             capture_output=True, text=True, check=True).stdout
+    with open(os.path.join(toy.REPOSITORY, "docs", "grading-catalogue.md")) as handle:
+        assert handle.read() == printed, "regenerate: python test_suite/grading_toy_course.py > docs/grading-catalogue.md"

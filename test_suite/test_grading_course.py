@@ -56,7 +56,10 @@ def test_correct_submission_gets_full_marks_and_untouched_gets_zero(graded):
         assert max_score > 0
         assert gb.find_submission(ASSIGNMENT, "correct").score == max_score
         assert gb.find_submission(ASSIGNMENT, "untouched").score == 0
-        assert gb.find_submission(ASSIGNMENT, "borrowed").score == 0
+        # The scan is advice: the reference's backbone passes its check (the rest is the learner's own, correct
+        # work), and the notebook is flagged for the instructor's review.
+        assert gb.find_submission(ASSIGNMENT, "borrowed").score == max_score
+        assert gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "borrowed").flagged
     assert (records["correct"].status, records["untouched"].status) == ("ok", "ok")
     assert records["borrowed"].status == "uses-reference"
 

@@ -64,7 +64,8 @@ def test_nbgrader_export_has_the_scores_and_the_late_penalty(course):
 
 def test_plain_nbgrader_runs_the_guarded_sandboxed_execution(course):
     nb = nbformat.read(str(course / "autograded" / "alice" / ASSIGNMENT / (NOTEBOOK + ".ipynb")), 4)
-    assert nb.metadata["autograder"] == {"guarded": True, "kernel": "ok"}
+    meta = nb.metadata["autograder"]
+    assert (meta["guarded"], meta["kernel"], type(meta["run_seed"])) == (True, "ok", int)  # the judge's inputs
     checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert [c.metadata["autograder"].get("hidden_tests") for c in checks if "autograder" in c.metadata].count(
         "passed") == 1  # the one check cell with hidden tests ran them, after the learner's cells

@@ -67,7 +67,8 @@ def test_cpu_time_limit_stops_the_kernel(limited):
     assert (records["correct"].status, records["correct"].score) == ("ok", toy.MAX_SCORE)
 
 
-def test_process_limit_of_the_kernels_own_user_id(limited):
+def test_process_limit_of_the_submission(limited):
+    """The group's pids.max (or, without a cgroup, RLIMIT_NPROC of the kernel's own user id) refuses forks."""
     out, records = limited
     assert (records["forker"].status, records["forker"].score) == ("ok", toy.MAX_SCORE)
     nb = nbformat.read(os.path.join(out, "autograded", "forker", toy.ASSIGNMENT, "toy.ipynb"), 4)

@@ -10,7 +10,6 @@ from autograder.scan import scan_notebook, scan_source
     ("from retinanet.backbone import get_backbone", "uses-reference"),
     ("import retinanet.fpn as fpn", "uses-reference"),
     ("from retinanet import heads", "uses-reference"),
-    ("text = open('../../sol' + 'utions/01-architecture/architecture.ipynb').read()", "uses-reference"),
     ("Ref = TEST_FPN.__globals__['RefFeaturePyramidNetwork']", "uses-reference"),
     ("%time from retinanet.fpn import FeaturePyramidNetwork", "uses-reference"),
     ("%%capture\nfrom retinanet import fpn", "uses-reference"),
@@ -21,10 +20,8 @@ from autograder.scan import scan_notebook, scan_source
     ("from unittest.mock import MagicMock as TEST_FPN", "tampering"),
     ("TEST_FPN.__wrapped__.__code__ = (lambda layer: None).__code__", "tampering"),
     ("%time TEST_FPN = lambda layer: None", "tampering"),
-    ("checks = [TEST_FPN, TEST_RESNET]", "tampering"),
     ("import tests\ntests.TEST_HEAD_MODEL = print", "tampering"),
     ("import course_checks.architecture as checks\nchecks.TEST_FPN = print", "tampering"),
-    ("from course_checks import harness", "tampering"),
     ("del TEST_RESNET", "tampering"),
     ("import sys\nsys.modules['tests'].TEST_FPN = None", "tampering"),
     ("globals()['TEST_' + 'FPN'] = print", "tampering"),
@@ -34,7 +31,11 @@ from autograder.scan import scan_notebook, scan_source
     ("import sys\nsys.settrace(lambda *a: None)", "tampering"),
     ("import numpy as np\nnp.allclose = lambda *a, **k: True", "tampering"),
     ("import gc\nchecks = gc.get_objects()", "tampering"),
-    ("value = getattr(layer, '__glo' + 'bals__')", "tampering"),
+    ("value = getattr(layer, '__glo' + 'bals__')", "uses-reference"),
+    ("import sys as _s\n_s.modules['tests'] = None", "tampering"),
+    ("import pkgutil\ncheck = pkgutil.resolve_name('tests:TEST_FPN')", "tampering"),
+    ("import operator\nframe = operator.attrgetter('f_back')(f)", "tampering"),
+    ("%alias_magic t time", "tampering"),
 ])
 def test_suspicious_code_is_flagged(source, flag):
     assert flag in {found for found, _ in scan_source(source, {"np"})}
@@ -52,17 +53,31 @@ def test_suspicious_code_is_flagged(source, flag):
     "print(In[-1])",
     "np.random.seed(0)\nplt.rcParams['figure.dpi'] = 100",
     "import threading\nthreading.Thread(target=print).start()",
+    # Honest code an earlier scan flagged (the scan is advice now, and silent on everyday Python):
+    "import math",
+    "from tests import TEST_FOCAL_LOSS",
+    "checks = [TEST_FPN, TEST_RESNET]",
+    "from course_checks import harness",
+    "print('my solutions: see the .ipynb next to the gradebook')",
+    "kind = loss.__class__.__name__\nstate = self.__dict__",
+    "for level in (3, 4, 5):\n    layer = getattr(self, f'conv_c{level}_1x1')",
 ])
 def test_ordinary_learner_code_is_not_flagged(source):
     assert scan_source(source, {"np", "plt"}) == []
 
 
-def test_only_cells_the_learner_wrote_are_scanned():
-    setup = "from tests import TEST_FPN"
+def test_only_statements_the_learner_wrote_are_scanned():
+    setup = "import gc\nfrom tests import TEST_FPN"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
-                                         nbformat.v4.new_code_cell("import tests")])
-    assert {flag for flag, _ in scan_notebook(nb, [setup])} == {"tampering"}
-    assert scan_notebook(nb, [setup, "import tests"]) == []
+                                         nbformat.v4.new_code_cell("import gc")])
+    assert {flag for flag, _ in scan_notebook(nb, [])} == {"tampering"}
+    assert scan_notebook(nb, [setup]) == []
+
+
+def test_a_line_added_to_a_released_cell_or_crlf_endings_flag_nothing():
+    released = "import numpy as np\nimport gc  # the course's own (say)\nfrom tests import TEST_FPN"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import math\r\n" + released.replace("\n", "\r\n"))])
+    assert scan_notebook(nb, [released]) == []
 
 
 def test_patching_a_module_is_known_from_any_cell_of_the_notebook():

@@ -1,0 +1,180 @@
+"""One definition per check, two ways to run it: the judge (through the probe wire) decides as the notebook does.
+
+While grading, a check runs in the grader's process with :class:`course_checks.remote.Remote` handles to
+the learner's objects (``docs/design.md``, *Verdicts*). Here the probe agent answers in this process, but
+every request and answer goes through the real wire format (JSON text), so a check sees exactly what it
+sees in a graded kernel. For the reference solution of every check and for each mistake of the catalogue
+(``test_suite/mistakes/``) the verdict through handles must equal the verdict on the objects themselves;
+and the wire refuses what the kernel must not be able to send.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import tests
+from course_checks import probe
+from course_checks.remote import Link, ProbeFailed, Remote, is_remote
+from test_mistakes import MISTAKES
+from course_checks.reference import REFERENCE_ARGUMENTS
+
+
+def handles(*values):
+    """Handles to ``values`` through an agent in this process, over the JSON wire."""
+    namespace = {f"value{index}": value for index, value in enumerate(values)}
+    agent = probe.Agent(namespace)
+    link = Link(agent.handle)
+    return [link.bind(name) for name in namespace]
+
+
+@pytest.fixture(params=[None, 20261207, 7], ids=["notebook-inputs", "run-seed-a", "run-seed-b"])
+def run_seed(request):
+    """The inputs of a notebook, and of two grading runs (the judge draws a fresh seed per run)."""
+    tests.draw_inputs(request.param)
+    yield request.param
+    tests.draw_inputs(None)
+
+
+@pytest.fixture
+def grading_inputs():
+    """A grading run's inputs (test_mistakes.py runs every mutant on the notebook's)."""
+    tests.draw_inputs(20261207)
+    yield
+    tests.draw_inputs(None)
+
+
+def verdict(check, arguments):
+    """``(cause or None, message)`` of ``check(*arguments)``."""
+    try:
+        check(*arguments)
+    except AssertionError as failure:
+        return getattr(failure, "cause", None), str(failure)
+    return None, ""
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_ARGUMENTS))
+def test_the_reference_passes_every_check_through_handles(name, run_seed, capsys):
+    arguments = REFERENCE_ARGUMENTS[name]()
+    remote = handles(*arguments)
+    assert all(is_remote(r) or not callable(r) for r in remote)
+    assert verdict(getattr(tests, name), remote) == (None, "")
+    assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(MISTAKES))
+def test_each_mistake_gets_the_same_verdict_through_handles(name, grading_inputs):
+    mistake = MISTAKES[name]
+    check = getattr(tests, mistake.CHECK)
+    cause, message = verdict(check, handles(*mistake.arguments()))
+    assert cause == mistake.CAUSE, f"through handles {mistake.CHECK} blamed {cause}: {message}"
+    assert mistake.KEYWORD in message
+
+
+def test_arrays_and_structures_cross_as_plain_data():
+    value = {"a": (np.arange(6, dtype=np.float32).reshape(2, 3), [1, 2.5, None, True, "x"]), "b": float("nan")}
+    decoded = probe.decode(json.loads(json.dumps(probe.encode(value))))
+    assert decoded["a"][1] == [1, 2.5, None, True, "x"] and np.isnan(decoded["b"])
+    np.testing.assert_array_equal(decoded["a"][0], value["a"][0])
+
+
+@pytest.mark.parametrize("node", [
+    {"keras": {"module": "os", "class_name": "system", "config": {}}, "weights": []},
+    {"keras": {"module": "keras.layers", "class_name": "Lambda", "config": {"function": "x"}}, "weights": []},
+    {"keras": {"module": "keras.layers", "class_name": "Dense", "config": {"units": 1},
+               "registered_name": "evil>Thing"}, "weights": []},
+    {"array": "not base64!"},
+    {"pickle": "gASV"},
+    {"remote": 1, "type": "x"},
+])
+def test_the_judge_refuses_answers_outside_the_wire_format(node):
+    link = Link(lambda request: json.dumps({"value": node}))
+    link.resolve = None  # no handles may be made from this answer either
+    with pytest.raises((ProbeFailed, TypeError)):
+        link.ask({"op": "bind", "name": "x"})
+
+
+def test_an_object_array_never_crosses():
+    text = probe._array_bytes(np.array([1, 2]))
+    assert probe.decode({"array": text}).tolist() == [1, 2]
+    import base64
+    import io
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(Exception):
+        probe.decode({"array": base64.b64encode(buffer.getvalue()).decode()})
+
+
+def test_the_learners_errors_keep_their_class_name():
+    def broken():
+        raise NotImplementedError("not yet")
+
+    class InvalidArgumentError(Exception):
+        pass
+
+    def crashes():
+        raise InvalidArgumentError("Incompatible shapes: [2,4] vs. [2,8]")
+
+    remote_broken, remote_crashes = handles(broken, crashes)
+    with pytest.raises(NotImplementedError):
+        remote_broken()
+    with pytest.raises(Exception) as error:
+        remote_crashes()
+    assert type(error.value).__name__ == "InvalidArgumentError" and "Incompatible shapes" in str(error.value)
+    assert isinstance(remote_broken, Remote) and repr(remote_broken).startswith("<the learner's")
+
+
+def test_a_check_cell_is_judged_here_with_the_kernels_objects_as_handles():
+    """``autograder.judge.Judge`` on a check cell's source: checks and modules of its own, handles for the rest."""
+    from autograder.judge import Judge, free_names, split_setup
+
+    import numpy as np_module
+
+    def add(a, b):
+        return a + b
+
+    agent = probe.Agent({"add": add, "np": np_module, "data": [1, 2]})
+    def TEST_ADD(add):
+        assert add(2, 3) == 5, "add(2, 3) should be 5"
+        print("TEST_ADD passed")
+
+    checks = type("checks", (), {"TEST_ADD": staticmethod(TEST_ADD)})
+    judge = Judge(checks, agent.handle)
+    outputs, passed = judge.run("TEST_ADD(add)\nassert np.allclose(add(np.ones(2), data), [2, 3])")
+    assert passed and outputs[0].text == "TEST_ADD passed\n"
+    outputs, passed = judge.run("assert add(-1, 1) == 1, 'add(-1, 1) should be 1'")
+    assert not passed and outputs[-1].ename == "AssertionError" and "should be 1" in outputs[-1].evalue
+    outputs, passed = judge.run("undefined_thing(1)")
+    assert not passed and outputs[-1].ename == "NameError"
+    assert sorted(free_names("x = f(y)\nfor i in z: g(i, x)")) == ["f", "g", "y", "z"]
+    assert split_setup("model = M(3)\nTEST_X(model)", r"TEST_\w+") == ("model = M(3)", "TEST_X(model)")
+
+
+def _imports(path):
+    import ast
+
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_the_layers_import_only_downwards():
+    """docs/design.md's lines: the probe (it runs in the learner's kernel) needs nothing of the judge or the
+    reference; the grader takes only the wire from the checks; the reference never imports upwards."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    probe_imports = _imports(root / "course_checks" / "probe.py")
+    assert {name.split(".")[0] for name in probe_imports} <= {"base64", "io", "json", "re", "numpy", "keras", "sys",
+                                                               "collections"}
+    for path in (root / "autograder").glob("*.py"):
+        used = {name for name in _imports(path) if name.split(".")[0] in ("course_checks", "retinanet", "tests")}
+        assert used <= {"course_checks", "course_checks.probe", "course_checks.remote", "course_checks.remote.Link",
+                        "course_checks.remote.LearnerError", "course_checks.remote.ProbeFailed"}, (path.name, used)
+    for path in (root / "retinanet").rglob("*.py"):
+        assert not {n for n in _imports(path) if n.split(".")[0] in ("course_checks", "tests", "autograder")}, path
