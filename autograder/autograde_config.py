@@ -10,6 +10,16 @@ nbgrader metadata (set in ``solutions/``); what the sandbox mounts for the cours
 
 c = get_config()  # noqa: F821 (provided by the traitlets config loader)
 
+# Sanitizing: nbgrader's steps, with RemoveDuplicateIds (autograder/intake.py) in place of DeduplicateIds, whose
+# emptied metadata on a copied check cell crashes OverwriteCells (nbgrader 0.9.6, KeyError: 'grade_id').
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "autograder.intake.RemoveDuplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Execution: nbgrader's steps, with GuardedExecute (autograder/execute.py) in place of Execute,
 # OutputCaps (autograder/outputs.py) after LimitOutput, and SanitizeMarkup (autograder/markup.py) after the
 # grades are saved (SaveAutoGrades compares solution cells' checksums): the autograded notebook, which the

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from datetime import timezone
 
 import nbformat
+from nbconvert.preprocessors import Preprocessor
 from nbgrader.utils import parse_utc
+from traitlets import Bool
 
 from . import layouts
 from .results import Status
@@ -137,6 +139,11 @@ def deduplicate_ids(data):
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception:  # noqa: BLE001 (only valid notebooks come here; nbgrader judges anything else)
         return data
+    return nbformat.writes(nb).encode() if remove_duplicate_ids(nb) else data
+
+
+def remove_duplicate_ids(nb):
+    """The rule of :func:`deduplicate_ids` on a notebook node, in place; whether anything changed."""
     seen, changed = set(), False
     for cell in reversed(nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader")
@@ -150,7 +157,19 @@ def deduplicate_ids(data):
             changed = True
         else:
             seen.add(grade_id)
-    return nbformat.writes(nb).encode() if changed else data
+    return changed
+
+
+class RemoveDuplicateIds(Preprocessor):
+    """nbgrader's ``DeduplicateIds`` step for plain ``nbgrader autograde`` (``Autograde.sanitize_preprocessors``
+    in ``autograde_config.py``): a copied grading cell loses its nbgrader metadata instead of keeping an
+    empty one that crashes the next step (see :func:`deduplicate_ids`)."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb, resources):
+        remove_duplicate_ids(nb)
+        return nb, resources
 
 
 def _place(submission, files, expected):

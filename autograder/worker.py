@@ -29,7 +29,9 @@ ERROR_STATUSES = {"CellTimeoutError": Status.CELL_TIMEOUT, "MemoryError": Status
                   KERNEL_DIED: Status.KERNEL_DIED, CPU_LIMIT: Status.CPU_LIMIT}
 DISK_ERRORS = ("No space left on device", "File too large", "Disk quota exceeded")
 REJECTED_SIGNS = ("checkcellmetadata", "CheckCellMetadata", "Inconsistent checksums", "deduplicateids",
-                  "hidden tests statement", "nested begin")
+                  "hidden tests statement", "nested begin", "overwritecells.py")
+"""Signs in nbgrader's log that it refused the notebook's grading metadata (``overwritecells.py``: a cell whose
+nbgrader metadata names no cell of the assignment, or is empty)."""
 
 
 def _db_url(root):

@@ -313,7 +313,19 @@ def _leaks_and_sabotage(exercise):
                                                  "    if name.startswith('_'):\n        del globals()[name]")},
                                     "tampering", MAX_SCORE),
         "odd-forgedagent": Case({nb: _answer(exercise, WRONG_ADD + "\n" + FORGED_AGENT, MUL)}, "tampering", 0),
+        # Grading metadata made by hand: nbgrader refuses the notebook, the rest of the class is graded.
+        "odd-emptymetadata": Case({nb: _with_cell_metadata(exercise, {})}, "rejected-notebook", 0),
+        "odd-madeupcell": Case({nb: _with_cell_metadata(exercise, {
+            "grade": True, "grade_id": "made_up", "locked": True, "points": 5, "schema_version": 3,
+            "solution": False, "task": False})}, "rejected-notebook", 0),
     }
+
+
+def _with_cell_metadata(exercise, nbgrader):
+    """The correct answers, plus a cell of the learner's own carrying ``nbgrader`` metadata."""
+    nb = _answer(exercise, ADD, MUL, extra_cell="print('mine')")
+    nb.cells[-1].metadata["nbgrader"] = nbgrader
+    return nb
 
 
 def catalogue(exercise, course, out, other_checkout):
@@ -527,6 +539,8 @@ DESCRIPTIONS = {
     "odd-exitsinprobe": "`add` calls `os._exit` when the judge calls it",
     "odd-clearsnamespace": "deletes every `_`-name from its namespace after the last check, code right",
     "odd-forgedagent": "replaces the probe agent's answers with a constant, `add` wrong",
+    "odd-emptymetadata": "a cell of its own with empty nbgrader metadata", "odd-madeupcell":
+    "a cell of its own claiming to be a graded cell the assignment does not have",
     LINKED_FOLDER: "its assignment folder is a link to another student's",
     ODD_FOLDER: "a folder named `José García` (no usable student id)",
 }

@@ -4,6 +4,7 @@ autograde``, ``generate_feedback`` and ``export`` work, sandboxed, with due date
 
 import csv
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +42,11 @@ def course(tmp_path_factory):
     run([os.path.join(BIN, "nbgrader"), "generate_assignment", ASSIGNMENT, "--force"], root)  # make exercises
     run([sys.executable, "-m", "autograder", "schedule"], root)
     exercise, completed = completed_exercise(ASSIGNMENT, NOTEBOOK)
+    # Alice pasted a copy of the FPN check below it: nbgrader grades one of the two, as DeduplicateIds means.
+    index = next(i for i, c in enumerate(completed.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "check_fpn")
+    copy = nbformat.from_dict(json.loads(json.dumps(completed.cells[index])))
+    copy.id = "alice-copied-check"
+    completed.cells.insert(index + 1, copy)
     for student, nb, timestamp in (("alice", completed, "2030-01-01 20:00:00 UTC"), ("bob", exercise, "")):
         folder = root / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
