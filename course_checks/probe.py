@@ -147,10 +147,18 @@ def _bases(value):
             if isinstance(value, cls)]
 
 
+MAX_CONFIG_INTEGER = 1_000_000
+"""The largest integer a Keras config may hold (filters, units, sizes): a copy is built before its weights
+are set, so a config declaring a billion filters would make the judge allocate them."""
+
+
 def check_keras_config(config, depth=0):
-    """Refuse a Keras config that names any module outside Keras's layers, models and their settings."""
+    """Refuse a Keras config that names any module outside Keras's layers, models and their settings, or
+    declares sizes no course model has."""
     if depth > 200:
         raise WireError("Keras config nested too deeply")
+    if isinstance(config, int) and not isinstance(config, bool) and abs(config) > MAX_CONFIG_INTEGER:
+        raise WireError(f"a Keras config declares the size {config}")
     if isinstance(config, dict):
         if "module" in config and config["module"] is not None:
             if not (isinstance(config["module"], str) and KERAS_MODULES.match(config["module"])):
@@ -159,8 +167,9 @@ def check_keras_config(config, depth=0):
                 raise WireError("a Keras config names no plain class")
         if config.get("registered_name") not in (None, config.get("class_name")):
             raise WireError(f"a Keras config names a registered object {config['registered_name']!r}")
-        for value in config.values():
-            check_keras_config(value, depth + 1)
+        for key, value in config.items():
+            if key != "seed":  # an initializer's seed may be any integer
+                check_keras_config(value, depth + 1)
     elif isinstance(config, list):
         for value in config:
             check_keras_config(value, depth + 1)

@@ -83,6 +83,8 @@ def test_arrays_and_structures_cross_as_plain_data():
     {"keras": {"module": "keras.layers", "class_name": "Lambda", "config": {"function": "x"}}, "weights": []},
     {"keras": {"module": "keras.layers", "class_name": "Dense", "config": {"units": 1},
                "registered_name": "evil>Thing"}, "weights": []},
+    {"keras": {"module": "keras.layers", "class_name": "Dense", "config": {"units": 10**10, "name": "d"},
+               "build_config": {"input_shape": [None, 10**6]}}, "weights": []},
     {"array": "not base64!"},
     {"pickle": "gASV"},
     {"remote": 1, "type": "x"},
@@ -92,6 +94,15 @@ def test_the_judge_refuses_answers_outside_the_wire_format(node):
     link.resolve = None  # no handles may be made from this answer either
     with pytest.raises((ProbeFailed, TypeError)):
         link.ask({"op": "bind", "name": "x"})
+
+
+def test_a_large_seed_crosses_a_large_size_does_not():
+    import keras
+
+    head = keras.Sequential([keras.Input((None, None, 4)), keras.layers.Conv2D(
+        2, 3, padding="same", kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=4_000_000_000))])
+    copy = probe.decode(json.loads(json.dumps(probe.encode(head))))
+    np.testing.assert_array_equal(copy.get_weights()[0], head.get_weights()[0])
 
 
 def test_an_object_array_never_crosses():
