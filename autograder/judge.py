@@ -32,6 +32,12 @@ JUDGE_MODULES = {"np": "numpy", "numpy": "numpy", "tf": "tensorflow", "tensorflo
 """Names a check cell may use for modules: bound to this process's modules, never to the kernel's."""
 
 
+class KernelGone(BaseException):
+    """The kernel died during a probe: a BaseException, so that no ``except Exception`` in a check (such as
+    its ``call_learner``) turns the death into an ordinary failure; :meth:`Judge.run` re-raises the
+    ``DeadKernelError`` it carries, and the grader marks the rest of the notebook not run."""
+
+
 class ProbeTimeout(RuntimeError):
     """The learner's code did not answer a probe within the per-cell time limit (the kernel was interrupted)."""
 
@@ -147,7 +153,10 @@ class Judge:
     @staticmethod
     def _guarded(send):
         def deliver(request):
-            answer = send(request)
+            try:
+                answer = send(request)
+            except DeadKernelError as error:
+                raise KernelGone() from error
             if answer is None:
                 raise ProbeTimeout("the learner's code ran past the per-cell time limit and was interrupted")
             return answer
@@ -185,6 +194,8 @@ class Judge:
         except (ProbeTimeout, ProbeFailed) as error:
             failure = error_output("CellTimeoutError" if isinstance(error, ProbeTimeout) else "ProbeFailed",
                                    str(error))
+        except KernelGone as gone:
+            raise gone.__cause__ from None
         except (KeyboardInterrupt, DeadKernelError):
             raise
         except BaseException as error:  # noqa: BLE001 (a failed check, or the learner's error through a handle)

@@ -189,3 +189,20 @@ def test_the_layers_import_only_downwards():
                         "course_checks.remote.LearnerError", "course_checks.remote.ProbeFailed"}, (path.name, used)
     for path in (root / "retinanet").rglob("*.py"):
         assert not {n for n in _imports(path) if n.split(".")[0] in ("course_checks", "tests", "autograder")}, path
+
+
+def test_a_kernel_that_dies_during_a_probe_is_reported_as_dead_even_through_call_learner():
+    """``call_learner`` turns the learner's errors into messages; the kernel's death must not become one."""
+    from nbclient.exceptions import DeadKernelError
+
+    from autograder.judge import Judge
+    from course_checks.harness import call_learner
+
+    def send(request):
+        if '"call"' in request:
+            raise DeadKernelError("Kernel died")
+        return probe.Agent({"add": lambda a, b: a + b}).handle(request)
+
+    checks = type("checks", (), {"TEST_ADD": staticmethod(lambda add: call_learner("add(2, 3)", add, 2, 3))})
+    with pytest.raises(DeadKernelError):
+        Judge(checks, send).run("TEST_ADD(add)")
