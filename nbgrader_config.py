@@ -30,11 +30,12 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # `make grade`'s grading folders. Points per graded cell are in the solution notebooks' nbgrader metadata.
 load_subconfig(os.path.join(c.CourseDirectory.root, "autograder", "autograde_config.py"))  # noqa: F821
 
-# What a graded kernel may read besides the Python environment (autograder/sandbox.py): the checks, in
-# its working folder, the package behind them (course_checks) and the reference package they compare with
-# (learner code importing either is flagged).
+# What a graded kernel may read besides the Python environment (autograder/sandbox.py): the reference
+# package, which notebooks 02-04 import for figures and helpers. The checks are judged by the grader, never
+# in the kernel: the grader reads the course's tests.py named here, and the kernel's tests.py is
+# autograder/kernel_checks.py (TEST_* names that do nothing); course_checks is not mounted.
 c.Sandbox.work_files = {"tests.py": os.path.join(c.CourseDirectory.root, "tests.py")}
-c.Sandbox.packages = ["retinanet", "course_checks"]
+c.Sandbox.packages = ["retinanet"]
 
 # Due dates and late policies, per assignment, in this one place (autograder/schedule.py): each submission's
 # time (nbgrader collect's timestamp.txt) against its due date (plus any extension) gives its late penalty.

@@ -1,8 +1,10 @@
 """An nbgrader course on disk: its config, its assignments, nbgrader's API on it."""
 
+import functools
 import os
 import sys
 
+import nbgrader.api
 from nbgrader.apps import NbGraderAPI
 from nbgrader.auth import Authenticator
 from nbgrader.coursedir import CourseDirectory
@@ -32,8 +34,27 @@ def load_config(root, overrides=None):
     return config
 
 
+def alembic_head():
+    """The revision nbgrader stamps a new gradebook with, read in this process through alembic's API.
+
+    nbgrader's own ``nbgrader.api.get_alembic_version`` runs the program ``alembic heads`` to learn it: over
+    a second of start-up for every new gradebook (one per grading run, the template's), and a failure where
+    the environment's ``bin`` is not on PATH. Same scripts, same answer (``test_grading_nbgrader.py``)."""
+    from alembic.config import Config as AlembicConfig  # noqa: PLC0415
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+    from nbgrader.dbutil import ALEMBIC_DIR  # noqa: PLC0415
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", ALEMBIC_DIR)
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+_ALEMBIC_HEAD = functools.cache(alembic_head)
+
+
 def nbgrader_api(root, overrides=None):
-    """nbgrader's Python API on the course folder ``root``."""
+    """nbgrader's Python API on the course folder ``root`` (new gradebooks stamped by :func:`alembic_head`)."""
+    nbgrader.api.get_alembic_version = _ALEMBIC_HEAD
     put_environment_bin_on_path()
     config = load_config(root, overrides or Config())
     coursedir = CourseDirectory(config=config, root=root)

@@ -31,6 +31,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import zlib
 from collections import Counter
@@ -173,28 +175,74 @@ def _limit_worker_memory(limits):
 _running = set()  # worker processes in flight, killed if the driver itself is interrupted
 
 
-def run_worker(root, submission, limits, uid, sandboxed, scope=None, lease_fd=None):
+def _start_worker(arguments, cwd, log, limits, lease_fd, **options):
+    process = subprocess.Popen([sys.executable, "-I", "-m", "autograder.worker", *arguments], cwd=cwd, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=_limit_worker_memory(limits),
+                               pass_fds=() if lease_fd is None else (lease_fd,), **options)
+    _running.add(process)
+    return process
+
+
+def start_spare(folder, checks_path, limits, lease_fd=None):
+    """A worker started before its submission is known (``autograder.worker --spare``): it loads nbgrader
+    and the course's checks (TensorFlow) while the driver prepares the class or finishes another
+    submission, then waits for :func:`run_worker` to send it a job. Its start-up log is ``folder``/spare-<pid>.log."""
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=folder, prefix="spare-", suffix=".log", delete=False) as log:
+        return _start_worker(["--spare", checks_path], folder, log, limits, lease_fd, stdin=subprocess.PIPE)
+
+
+def stop_spare(process):
+    """Let an unused spare go (it exits when stdin closes without a job); kill it if it does not."""
+    try:
+        process.stdin.close()
+        process.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        _kill(process)
+    _running.discard(process)
+
+
+def _hand_to_spare(spare, job):
+    """Send ``job`` to a spare that is still alive; False if it is gone (a fresh worker is started instead)."""
+    if spare is None or spare.poll() is not None:
+        if spare is not None:
+            _running.discard(spare)
+        return False
+    try:
+        spare.stdin.write((json.dumps(job) + "\n").encode())
+        spare.stdin.close()
+    except OSError:
+        _kill(spare)
+        _running.discard(spare)
+        return False
+    return True
+
+
+def run_worker(root, submission, limits, uid, sandboxed, scope=None, lease_fd=None, spare=None):
     """Run one worker within the wall time; returns the status it ended with (None: it finished).
 
     ``scope``: where its kernels' runtime folders and cgroups go; ``lease_fd``: the lock of ``uid``'s lease,
-    which the worker holds as long as it lives (see :func:`autograder.sandbox.lease_uid`)."""
+    which the worker holds as long as it lives (see :func:`autograder.sandbox.lease_uid`); ``spare``: a
+    worker started with that lease by :func:`start_spare`, which gets the job if it is still alive."""
     settings = os.path.join(root, "settings.json")
     with open(settings, "w") as handle:
         json.dump(_worker_settings(limits, uid, sandboxed, scope), handle)
-    command = [sys.executable, "-I", "-m", "autograder.worker", "--root", root, "--student", submission.student,
-               "--assignment", submission.assignment, "--settings", settings]
-    with open(os.path.join(root, "worker.log"), "w") as log:
-        process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_limit_worker_memory(limits),
-                                   pass_fds=() if lease_fd is None else (lease_fd,))
-        _running.add(process)
-        try:
-            code = process.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            return Status.WALL_TIMEOUT, f"killed after {limits.wall_seconds} s (--wall-seconds)"
-        finally:
-            _running.discard(process)
+    job = {"root": root, "student": submission.student, "assignment": submission.assignment, "settings": settings,
+           "log": os.path.join(root, "worker.log")}
+    if _hand_to_spare(spare, job):
+        process = spare
+    else:
+        with open(job["log"], "w") as log:
+            process = _start_worker(["--root", root, "--student", submission.student, "--assignment",
+                                     submission.assignment, "--settings", settings], root, log, limits, lease_fd)
+    try:
+        code = process.wait(timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        _kill(process)
+        return Status.WALL_TIMEOUT, f"killed after {limits.wall_seconds} s (--wall-seconds)"
+    finally:
+        _running.discard(process)
     if code != 0:
         return Status.GRADER_ERROR, f"the worker exited with code {code}; see workers/" \
                                     f"{submission.student}/{submission.assignment}/worker.log"
@@ -325,7 +373,29 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
     if not wanted:
         raise GradingError(f"No submission for any assignment in {submissions!r}.")
     os.makedirs(out, exist_ok=True)
-    template = prepare(course_root, out, wanted, source, dates)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    try:  # this run's uids (as root), runtime folders and cgroups; what dead runs left is removed first
+        run = runtime.GradingRun(uids=jobs if sandboxed and sandbox.running_as_root() else 0, use_cgroups=sandboxed)
+    except (OSError, sandbox.SandboxUnavailable) as error:
+        raise GradingError(f"cannot prepare the run's sandbox resources: {error}") from error
+    slot_uids = run.uids or [None] * jobs
+    spares, spare_lock = {}, threading.Lock()
+    waiting = [sum(1 for s in collected if s.notebooks)]  # submissions no worker has taken yet
+    spare_folder, checks_path = os.path.join(out, "workers", ".spares"), os.path.join(course_root, "tests.py")
+
+    def add_spare(slot):
+        uid = slot_uids[slot]
+        spares[slot] = start_spare(spare_folder, checks_path, limits, None if uid is None else run.lease_fd(uid))
+
+    try:
+        for slot in range(min(jobs, waiting[0])):  # they load while the assignments are generated
+            add_spare(slot)
+        template = prepare(course_root, out, wanted, source, dates)
+    except BaseException:
+        for spare in spares.values():
+            stop_spare(spare)
+        run.close()
+        raise
     store = os.path.join(out, "records.json")
     records, old_refusals = load_records(store)
     refusal_records = {key: r for key, r in old_refusals.items() if students or key[1] not in wanted}
@@ -333,32 +403,34 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
         refusal_records[(refusal.entry, refusal.assignment)] = Record(
             refusal.entry, refusal.assignment, 0, 0, statuses={Status.REFUSED}, detail=refusal.reason)
 
-    jobs = max(1, jobs or os.cpu_count() or 1)
     extensions = extension_seconds(os.path.join(out, "gradebook.db"))
-    try:  # this run's uids (as root), runtime folders and cgroups; what dead runs left is removed first
-        run = runtime.GradingRun(uids=jobs if sandboxed and sandbox.running_as_root() else 0, use_cgroups=sandboxed)
-    except (OSError, sandbox.SandboxUnavailable) as error:
-        raise GradingError(f"cannot prepare the run's sandbox resources: {error}") from error
     if sandboxed and run.backend is None:
         print(f"autograder: {run.limits}", file=sys.stderr, flush=True)
-    uids = Queue()
-    for uid in run.uids or [None] * jobs:
-        uids.put(uid)
+    slots = Queue()
+    for slot in range(jobs):
+        slots.put(slot)
 
     def grade_one(submission):
         if not submission.notebooks:
             return None, None, ""
         root = worker_root(out, template, submission, extensions.get((submission.student, submission.assignment)))
-        uid = uids.get()
+        slot = slots.get()
+        uid = slot_uids[slot]
         try:
+            with spare_lock:
+                spare = spares.pop(slot, None)
+                waiting[0] -= 1
             scope = run.scope()
             try:
                 return (root, *run_worker(root, submission, limits, uid, sandboxed, scope,
-                                          None if uid is None else run.lease_fd(uid)))
+                                          None if uid is None else run.lease_fd(uid), spare))
             finally:  # the worker is gone, however it ended: so is what it left (kernels, cgroups, folders)
                 run.clean_scope(scope)
+                with spare_lock:
+                    if waiting[0] > 0:  # the next submission of this slot finds its worker loaded
+                        add_spare(slot)
         finally:
-            uids.put(uid)
+            slots.put(slot)
 
     def finish(submission, outcome):
         root, worker_status, detail = outcome
@@ -387,6 +459,8 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
                 finish(submission, outcome)
                 bar.update(1)
     finally:  # Ctrl-C or an error here: no worker outlives the driver, and the CSV is written
+        for spare in list(spares.values()):
+            stop_spare(spare)
         for process in list(_running):
             _kill(process)
         pool.shutdown(cancel_futures=True)

@@ -39,7 +39,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute
-from traitlets import Unicode
+from traitlets import Enum, Unicode
 
 from course_checks import probe
 
@@ -93,10 +93,18 @@ def has_error(outputs):
     return any(output.output_type == "error" for output in outputs)
 
 
+KERNEL_CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_checks.py")
+"""The kernel's ``tests.py`` while grading: ``TEST_*`` names that do nothing (see :mod:`autograder.kernel_checks`)."""
+
+
 class GuardedExecute(Execute):
     """nbgrader's ``Execute`` with the kernel sandboxed, checks judged here and hidden tests never sent."""
 
     check_names = Unicode(r"TEST_\w+", help="Regular expression of the check functions' names").tag(config=True)
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
+                           help="How the kernel stops after the last cell: 'immediate' (its sandbox and cgroup are "
+                           "removed at once; a kernel that loaded TensorFlow takes about a second to exit "
+                           "gracefully, and nothing it would do then counts)").tag(config=True)
     checks_file = Unicode("tests.py", help="The checks module: the kernel's working-folder name of it "
                           "(c.Sandbox.work_files maps it to the course's file, which the judge loads)").tag(config=True)
 
@@ -113,6 +121,10 @@ class GuardedExecute(Execute):
         self.token = "_autograder_" + secrets.token_hex(8)
         run_seed = secrets.randbits(31)
         checks = Background(self._load_checks, self._checks_path(sandbox, resources), run_seed)
+        course_files = None
+        if sandbox.enabled and self.checks_file in sandbox.work_files:  # the kernel gets no checks at all
+            course_files = dict(sandbox.work_files)
+            self.config.Sandbox.work_files = {**course_files, self.checks_file: KERNEL_CHECKS}
         hidden = {}
         for index, cell in enumerate(nb.cells):
             cell.metadata.pop(METADATA, None)  # whatever the submission put there
@@ -137,6 +149,8 @@ class GuardedExecute(Execute):
                 if died:
                     self._mark_not_run(nb, hidden, died)
         finally:
+            if course_files is not None:
+                self.config.Sandbox.work_files = course_files
             for cell in nb.cells:
                 if METADATA in cell.metadata and "full_source" in cell.metadata[METADATA]:
                     cell.source = cell.metadata[METADATA].pop("full_source")
@@ -265,7 +279,7 @@ class GuardedExecute(Execute):
         if answer.get("status") != "ok":
             return json_error(f"the probe agent did not answer ({answer.get('ename', 'no reply')})")
         try:
-            value = ast.literal_eval(answer.get("data", {}).get("text/plain", ""))
+            value = string_from_repr(answer.get("data", {}).get("text/plain", ""))
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return json_error("the probe agent's answer is not a string")
         return value if isinstance(value, str) else json_error("the probe agent's answer is not a string")
@@ -280,6 +294,19 @@ class GuardedExecute(Execute):
             raise GuardError(f"autograder: {what} failed in the kernel: "
                              f"{error.get('ename', 'no reply')}: {error.get('evalue', '')}")
         return content
+
+
+def string_from_repr(text):
+    """The string whose ``repr`` is ``text`` (the kernel shows a user expression's value as its repr). A
+    repr in single quotes with no quote or backslash inside is the string itself between them (the probe
+    answers are JSON, whose arrays are base64: tens of megabytes that ``ast.literal_eval`` would parse);
+    anything else goes through ``ast.literal_eval``, and must come out a string."""
+    if len(text) >= 2 and text[0] == text[-1] == "'" and "'" not in text[1:-1] and "\\" not in text:
+        return text[1:-1]
+    value = ast.literal_eval(text)
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
 
 
 def json_error(message):

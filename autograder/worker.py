@@ -11,6 +11,7 @@ class gradebook. Nothing here touches another student's folder.
 import argparse
 import json
 import os
+import sys
 import warnings
 
 import nbformat
@@ -22,6 +23,7 @@ from .course import nbgrader_api
 from .execute import CPU_LIMIT, KERNEL_DIED, METADATA
 from .feedback import status_page
 from .gradebook import submission_data
+from .judge import Background, load_checks
 from .results import Status
 from .scan import scan_notebook
 
@@ -171,13 +173,50 @@ def grade(api, root, student, assignment):
     return result
 
 
+JOB_FIELDS = ("root", "student", "assignment", "settings", "log")
+
+
+def wait_for_job(checks_path):
+    """A spare worker: load what every grading needs (nbgrader above; the course's checks, TensorFlow and
+    all, in a thread: :func:`autograder.judge.load_checks` hands the same module to the judge, waiting for
+    it if it is still loading) and read the job, one JSON line
+    ``{"root", "student", "assignment", "settings", "log"}``, from stdin. ``None`` (nothing to grade) when
+    the driver closes stdin without a job. The driver starts spares while it prepares the class, so these
+    seconds overlap its own work instead of adding to each submission's."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    Background(load_checks, checks_path)  # a job that comes sooner waits for them only when it judges
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    job = json.loads(line)
+    if not isinstance(job, dict) or not all(isinstance(job.get(field), str) for field in JOB_FIELDS):
+        raise SystemExit(f"autograder: a spare worker got a malformed job: {line[:200]!r}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.chdir(job["root"])
+    return argparse.Namespace(**{field: job[field] for field in JOB_FIELDS})
+
+
 def main(argv=None):
+    """Grade the submission named by the arguments, or (``--spare``) by the job the driver sends later."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", required=True, help="the worker's own course folder")
-    parser.add_argument("--student", required=True)
-    parser.add_argument("--assignment", required=True)
-    parser.add_argument("--settings", required=True, help="JSON: config overrides (cell timeout, sandbox limits)")
+    parser.add_argument("--spare", metavar="CHECKS", help="start as a spare: preload the checks file CHECKS, then "
+                        "read the job from stdin (see wait_for_job)")
+    parser.add_argument("--root", help="the worker's own course folder")
+    parser.add_argument("--student")
+    parser.add_argument("--assignment")
+    parser.add_argument("--settings", help="JSON: config overrides (cell timeout, sandbox limits)")
     args = parser.parse_args(argv)
+    if args.spare:
+        args = wait_for_job(args.spare)
+        if args is None:
+            return
+    elif not all((args.root, args.student, args.assignment, args.settings)):
+        parser.error("--root, --student, --assignment and --settings are required (or --spare)")
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's submissions API, SQLAlchemy 2
     with open(args.settings) as handle:
         overrides = Config(json.load(handle))
@@ -189,3 +228,8 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+    # results.json is written and every file closed: skip the interpreter's shutdown, which with the judge's
+    # TensorFlow loaded takes over a second (its thread pools and atexit hooks) and decides nothing.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

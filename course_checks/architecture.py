@@ -27,7 +27,7 @@ from retinanet.model import outputs_from_pyramid
 from course_checks.harness import (Cause, Variant, as_array, call_learner, check, close, describe, diagnose, expect,
                                    fail, first_line, images, passed, random_generator)
 from course_checks import probe
-from course_checks.remote import beside, build_eagerly, has_attribute, type_name, type_of
+from course_checks.remote import beside, build_eagerly, missing_attributes, type_name, type_of
 
 # --------------------------------------------------------------------------------------------------
 # Exercise 1: the backbone
@@ -292,8 +292,9 @@ def _fpn_variants():
 def _check_fpn_layers(fpn, what):
     __tracebackhide__ = True  # noqa: F841
     reference = ReferenceFPN(backbone=small_backbone())
-    for name in FPN_LAYERS + ("upsample_2x",):
-        expect(has_attribute(fpn, name), FPN_MISSING_LAYER, what=what, name=name)
+    missing = missing_attributes(fpn, FPN_LAYERS + ("upsample_2x",))
+    if missing:
+        fail(FPN_MISSING_LAYER, what=what, name=missing[0])
     for name in FPN_LAYERS:
         layer, expected = getattr(fpn, name), getattr(reference, name)
         expect(isinstance(layer, keras.layers.Conv2D), FPN_NOT_CONV, name=name, found=type(layer).__name__)
@@ -735,14 +736,14 @@ def _classes_first(outputs):
 def _check_model_parts(model, check_name):
     __tracebackhide__ = True  # noqa: F841
     expect(isinstance(model, keras.Model), MODEL_NOT_A_MODEL, check=check_name, found=describe(model))
-    for name in ("num_classes", "fpn", "cls_head", "box_head"):
-        expect(has_attribute(model, name), MODEL_MISSING_ATTRIBUTE, name=name)
+    missing = missing_attributes(model, ("num_classes", "fpn", "cls_head", "box_head"))
+    if missing:
+        fail(MODEL_MISSING_ATTRIBUTE, name=missing[0])
     num_classes = model.num_classes
     expect(isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool) and num_classes >= 1,
            MODEL_NUM_CLASSES, found=repr(num_classes))
     fpn = model.fpn
-    expect(has_attribute(fpn, "backbone") and all(has_attribute(fpn, name) for name in FPN_LAYERS), MODEL_FPN_TYPE,
-           found=describe(fpn))
+    expect(not missing_attributes(fpn, ("backbone",) + FPN_LAYERS), MODEL_FPN_TYPE, found=describe(fpn))
     cls_filters, box_filters = ANCHORS_PER_LOCATION * num_classes, ANCHORS_PER_LOCATION * 4
     cls_convs, box_convs = conv_layers(model.cls_head), conv_layers(model.box_head)
     if cls_convs and box_convs and num_classes != 4 and \

@@ -14,8 +14,10 @@ The wire format (:func:`encode` / :func:`decode`), a JSON tree of:
   ``{"namedtuple": type name, "fields": [...], "values": [...]}``;
 * ``{"array": base64 of an .npy file}`` for NumPy arrays and tensors (numbers and booleans only, read
   with ``allow_pickle=False``);
-* ``{"keras": serialized config, "weights": [...]}`` for a layer or model built only from Keras's own
-  classes (a copy the receiver rebuilds with ``safe_mode=True``: no lambdas, no custom code);
+* ``{"keras": serialized config, "weights": [...], "fingerprint": sha256}`` for a layer or model built
+  only from Keras's own classes (a copy the receiver rebuilds with ``safe_mode=True``: no lambdas, no
+  custom code); ``{"unchanged": sha256}`` instead when the judge asked for an object it holds a copy of
+  with that fingerprint, and the object still has it;
 * ``{"symbolic": shape, "dtype": ..., "producer": layer name}`` for a symbolic Keras tensor;
 * ``{"remote": id, "type": name, "bases": [...]}`` for anything else: a handle to an object that stays in
   the kernel (the learner's classes and instances), which later requests name by its id.
@@ -28,9 +30,11 @@ configs) before it uses it, because the kernel may send anything.
 """
 
 import base64
+import hashlib
 import io
 import json
 import re
+import weakref
 
 import numpy as np
 
@@ -38,9 +42,13 @@ MAX_MESSAGE = 2000
 MAX_COPY_BYTES = 32 * 2**20
 """A Keras object with more weights than this stays in the kernel as a handle (ResNet50's 94 MB would
 cost seconds per crossing); the checks call it there instead of copying it."""
+REUSE_BYTES = 2 * 2**20
+"""A copy with at least this many bytes of weights carries a fingerprint, so the judge can ask whether the
+learner's object is unchanged instead of having it sent again (below, sending is cheaper than hashing)."""
 KERAS_MODULES = re.compile(r"^keras(\.(layers|initializers|regularizers|constraints|activations|models|src\.models"
                            r"\.(functional|sequential|model)|src\.layers(\.[a-z_]+)*))?$")
 """Modules a Keras config may name: Keras's own layers, models and their settings, nothing else."""
+FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 BASE_CLASSES = ("keras.Model", "keras.layers.Layer")
 """Keras classes a handle reports itself an instance of, for the judge's ``isinstance``."""
@@ -73,6 +81,28 @@ def _is_keras_native(obj):
 
 def _weight_bytes(layer):
     return sum(int(np.prod(weight.shape)) * 4 for weight in layer.weights)
+
+
+def _copyable(value):
+    """A Keras object that crosses as a copy (config and weights) rather than as a handle."""
+    return _is_keras_native(value) and _weight_bytes(value) <= MAX_COPY_BYTES
+
+
+def _digest(config, weights):
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=repr).encode())
+    for weight in weights:
+        weight = np.ascontiguousarray(weight)
+        digest.update(f"{weight.dtype.str}{weight.shape}".encode())
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
+
+
+def fingerprint(layer):
+    """A digest of a Keras object's config and weights. The judge keeps the copies it was sent; when it
+    needs one again after a call that might have changed the learner's object, it sends the fingerprint
+    and the agent answers ``{"unchanged": fingerprint}`` instead of the whole copy if it still matches (a
+    RetinaNet's heads are 13 MB each on the wire)."""
+    return _digest(_keras().saving.serialize_keras_object(layer), layer.get_weights())
 
 
 def _array_bytes(array):
@@ -125,10 +155,12 @@ def encode(value, keep=None, depth=0):
         history = getattr(value, "_keras_history", None)
         producer = getattr(getattr(history, "operation", None), "name", None)
         return {"symbolic": list(value.shape), "dtype": str(value.dtype), "producer": producer}
-    if _is_keras_native(value) and _weight_bytes(value) <= MAX_COPY_BYTES:
-        keras = _keras()
-        return {"keras": keras.saving.serialize_keras_object(value),
-                "weights": [_array_bytes(np.asarray(w)) for w in value.get_weights()]}
+    if _copyable(value):
+        config, weights = _keras().saving.serialize_keras_object(value), value.get_weights()
+        node = {"keras": config, "weights": [_array_bytes(np.asarray(w)) for w in weights]}
+        if _weight_bytes(value) >= REUSE_BYTES:
+            node["fingerprint"] = _digest(config, weights)
+        return node
     if _loaded_keras() is not None and isinstance(value, _loaded_keras().initializers.Initializer):
         return {"keras": _keras().saving.serialize_keras_object(value), "weights": []}
     array = _tensor_like(value)
@@ -227,7 +259,20 @@ def _rebuild(data):
     weights = [_array_from(w) for w in data.get("weights", [])]
     if weights:
         obj.set_weights(weights)
+    sent = data.get("fingerprint")
+    if isinstance(sent, str) and FINGERPRINT.match(sent) and hasattr(obj, "get_weights"):
+        _COPIES[obj] = (sent, fingerprint(obj))  # the kernel's digest, and this copy's as rebuilt
     return obj
+
+
+_COPIES = weakref.WeakKeyDictionary()
+
+
+def sent_fingerprint(copy):
+    """The kernel's fingerprint of the object ``copy`` was rebuilt from, while ``copy`` is still as
+    rebuilt (the judge may have changed it: then None, and the judge asks for a fresh copy)."""
+    sent, rebuilt = _COPIES.get(copy, (None, None))
+    return sent if sent is not None and fingerprint(copy) == rebuilt else None
 
 
 class ModuleName(str):
@@ -286,10 +331,14 @@ class Agent:
         """``namespace``: the learner's names (a dict), or a function returning them at each request."""
         self.namespace = namespace if callable(namespace) else (lambda: namespace)
         self.objects = {}
+        self._keys = {}  # id(obj) -> its key: an object keeps one handle id, so the judge's copies of its
+        # attributes stay addressable (every kept object stays referenced, so ids are not reused)
 
     def keep(self, obj):
-        key = len(self.objects) + 1
-        self.objects[key] = obj
+        key = self._keys.get(id(obj))
+        if key is None:
+            key = self._keys[id(obj)] = len(self.objects) + 1
+            self.objects[key] = obj
         return key
 
     def handle(self, request_text):
@@ -322,9 +371,13 @@ class Agent:
             kwargs = decode(request["kwargs"], self._resolve)
             return encode(target(*args, **kwargs), self.keep)
         if op == "getattr":
-            return encode(getattr(target, request["name"]), self.keep)
-        if op == "hasattr":
-            return hasattr(target, request["name"])
+            value = getattr(target, request["name"])
+            known = request.get("known")
+            if isinstance(known, str) and _copyable(value) and fingerprint(value) == known:
+                return {"unchanged": known}
+            return encode(value, self.keep)
+        if op == "missing":
+            return encode([name for name in request["names"] if not hasattr(target, name)])
         if op == "type":
             return encode(type(target), self.keep)
         if op == "probe":

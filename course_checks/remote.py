@@ -8,8 +8,8 @@ come back as NumPy arrays, Keras layers and models made of Keras's own classes a
 judge computes with those itself), and everything else as further handles. An error raised by the
 learner's code is raised here under its own class name, so a check's message reads as in the notebook.
 
-The checks use :func:`type_name`, :func:`type_of` and :func:`build_eagerly` of this module where they
-would otherwise look at an object's Python type, which a handle cannot share.
+The checks use :func:`type_name`, :func:`type_of`, :func:`missing_attributes` and :func:`build_eagerly`
+of this module where they would otherwise look at an object's Python type, which a handle cannot share.
 """
 
 import json
@@ -33,6 +33,10 @@ class LearnerError(Exception):
     """An error raised by the learner's code in the kernel; subclasses carry its class name."""
 
 
+UNCHANGED = object()
+"""The agent's answer to a ``getattr`` naming the fingerprint of the copy the judge holds: still the same."""
+
+
 def _learner_error(name, message, builtin):
     if builtin and name in _BUILTIN_ERRORS:
         return _BUILTIN_ERRORS[name](message)
@@ -46,10 +50,13 @@ class Link:
     def __init__(self, send):
         self._send = send
         self.copies = {}  # (handle id, attribute) -> a copy read since the last request that could change it
+        self.earlier = {}  # the same, read before that request: reused only if the kernel says unchanged
 
     def ask(self, request):
-        if request["op"] not in ("getattr", "hasattr", "bind", "type"):
-            self.copies.clear()  # a call may change the learner's objects: read them afresh
+        if request["op"] not in ("getattr", "missing", "bind", "type"):
+            # a call may change the learner's objects: read them afresh (a copy may be confirmed unchanged)
+            self.earlier.update((key, copy) for key, copy in self.copies.items() if not is_remote(copy))
+            self.copies.clear()
         answer = self._send(json.dumps(request, allow_nan=False))
         if not isinstance(answer, str) or len(answer) > MAX_ANSWER_BYTES:
             raise ProbeFailed("the kernel's answer is missing or too large")
@@ -64,6 +71,8 @@ class Link:
                                  bool(reply.get("builtin")))
         if "wire_error" in reply:
             raise ProbeFailed(f"the kernel could not answer: {str(reply['wire_error'])[:200]}")
+        if request.get("known") is not None and reply.get("value") == {"unchanged": request["known"]}:
+            return UNCHANGED
         try:
             return probe.decode(reply.get("value"), self.resolve)
         except probe.WireError as error:
@@ -131,12 +140,19 @@ class Remote:
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        key = (self._id, name)
-        if key in self._link.copies:
-            return self._link.copies[key]
-        value = self._link.ask({"op": "getattr", "id": self._id, "name": name})
-        if hasattr(value, "get_config"):  # a rebuilt Keras copy: cost worth keeping until the next call
-            self._link.copies[key] = value
+        key, link = (self._id, name), self._link
+        if key in link.copies:
+            return link.copies[key]
+        request = {"op": "getattr", "id": self._id, "name": name}
+        earlier = link.earlier.pop(key, None)
+        known = probe.sent_fingerprint(earlier) if earlier is not None else None
+        if known is not None:
+            request["known"] = known
+        value = link.ask(request)
+        if value is UNCHANGED:
+            value = earlier
+        if is_remote(value) or hasattr(value, "get_config"):  # a handle, or a rebuilt Keras copy: kept
+            link.copies[key] = value
         return value
 
     def __setattr__(self, name, value):
@@ -147,9 +163,6 @@ class Remote:
 
     def __bool__(self):
         return True
-
-    def has(self, name):
-        return bool(self._link.ask({"op": "hasattr", "id": self._id, "name": name}))
 
     def method(self, name, *args, **kwargs):
         wire_args, wire_kwargs = _wire_arguments(self._link, args, kwargs)
@@ -174,9 +187,13 @@ def type_of(value):
     return type(value)
 
 
-def has_attribute(value, name):
-    """``hasattr`` for objects and handles alike."""
-    return value.has(name) if is_remote(value) else hasattr(value, name)
+def missing_attributes(value, names):
+    """The names in ``names`` that ``value`` has no attribute of (for a handle: one request)."""
+    if is_remote(value):
+        link, key = object.__getattribute__(value, "_link"), object.__getattribute__(value, "_id")
+        missing = link.ask({"op": "missing", "id": key, "names": list(names)})
+        return [name for name in names if name in missing] if isinstance(missing, list) else list(names)
+    return [name for name in names if not hasattr(value, name)]
 
 
 def beside(function, target, *args):

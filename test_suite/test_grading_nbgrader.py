@@ -85,3 +85,13 @@ def test_plain_nbgrader_feedback_never_shows_hidden_tests(course):
         with open(page) as handle:
             html = handle.read()
         assert not [line for line in hidden if line in html or line.replace('"', "&quot;") in html]
+
+
+def test_the_gradebook_revision_read_in_process_is_the_one_alembic_heads_prints():
+    """autograder.course.alembic_head replaces nbgrader's run of the ``alembic heads`` program: same answer."""
+    from autograder import course
+
+    environment = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
+    printed = subprocess.run([sys.executable, "-c", "from nbgrader.api import get_alembic_version as g; print(g())"],
+                             env=environment, capture_output=True, text=True, check=True).stdout.strip()
+    assert printed and course.alembic_head() == printed

@@ -96,6 +96,87 @@ def test_the_judge_refuses_answers_outside_the_wire_format(node):
         link.ask({"op": "bind", "name": "x"})
 
 
+class Holder:
+    """A learner's object holding a Keras layer (weights over ``probe.REUSE_BYTES``: copies that large carry
+    a fingerprint), with a method that changes the layer's weights."""
+
+    def __init__(self):
+        import keras
+
+        self.dense = keras.layers.Dense(1024, name="dense")
+        self.dense.build((None, probe.REUSE_BYTES // 4096 + 1))
+
+    def nudge(self, amount):
+        self.dense.kernel.assign(self.dense.kernel + amount)
+        return amount
+
+
+def counting_link(namespace):
+    """A link to an agent over the JSON wire, and the list of (request, answer length) it carried."""
+    agent, carried = probe.Agent(namespace), []
+
+    def send(request):
+        answer = agent.handle(request)
+        carried.append((json.loads(request), len(answer)))
+        return answer
+    return Link(send), carried
+
+
+def test_a_copy_crosses_again_only_when_the_learners_object_changed():
+    """After a call, the judge re-reads a layer with the fingerprint of its copy; the agent answers
+    "unchanged" (a few bytes) unless the call changed it, then the whole new copy crosses."""
+    holder = Holder()
+    link, carried = counting_link({"holder": holder})
+    handle = link.bind("holder")
+    first = handle.dense
+    handle.nudge(0)  # a call: the learner's objects may have changed
+    assert handle.dense is first  # unchanged: the judge's copy is reused
+    assert carried[-1][0]["known"] == probe.fingerprint(holder.dense) and carried[-1][1] < 200
+    handle.nudge(1.0)
+    changed = handle.dense
+    assert changed is not first and carried[-1][1] > probe.REUSE_BYTES
+    np.testing.assert_allclose(changed.get_weights()[0], holder.dense.get_weights()[0])
+
+
+def test_a_copy_the_judge_changed_is_read_afresh():
+    holder = Holder()
+    link, carried = counting_link({"holder": holder})
+    handle = link.bind("holder")
+    copy = handle.dense
+    copy.kernel.assign(copy.kernel * 0 + 5)  # the check set other weights into its copy
+    handle.nudge(0)
+    again = handle.dense
+    assert "known" not in carried[-1][0] and again is not copy
+    np.testing.assert_allclose(again.get_weights()[0], holder.dense.get_weights()[0])
+
+
+def test_a_forged_unchanged_answer_is_not_taken_for_a_copy():
+    """"unchanged" counts only as the answer to a request naming that very fingerprint."""
+    holder = Holder()
+    agent = probe.Agent({"holder": holder})
+
+    def send(request):
+        if json.loads(request).get("name") == "dense":
+            return json.dumps({"value": {"unchanged": "0" * 64}})
+        return agent.handle(request)
+    handle = Link(send).bind("holder")
+    with pytest.raises(ProbeFailed):
+        handle.dense
+
+
+def test_one_object_keeps_one_handle_and_missing_attributes_take_one_request():
+    from course_checks.remote import missing_attributes
+
+    holder = Holder()
+    link, carried = counting_link({"holder": holder, "again": holder})
+    first, second = link.bind("holder"), link.bind("again")
+    assert object.__getattribute__(first, "_id") == object.__getattribute__(second, "_id")
+    before = len(carried)
+    assert missing_attributes(first, ("dense", "nudge", "fpn", "cls_head")) == ["fpn", "cls_head"]
+    assert len(carried) == before + 1
+    assert missing_attributes(holder, ("dense", "fpn")) == ["fpn"]
+
+
 def test_a_large_seed_crosses_a_large_size_does_not():
     import keras
 
@@ -181,8 +262,8 @@ def test_the_layers_import_only_downwards():
 
     root = pathlib.Path(__file__).resolve().parents[1]
     probe_imports = _imports(root / "course_checks" / "probe.py")
-    assert {name.split(".")[0] for name in probe_imports} <= {"base64", "io", "json", "re", "numpy", "keras", "sys",
-                                                               "collections"}
+    assert {name.split(".")[0] for name in probe_imports} <= {"base64", "hashlib", "io", "json", "re", "weakref",
+                                                               "numpy", "keras", "sys", "collections"}
     for path in (root / "autograder").glob("*.py"):
         used = {name for name in _imports(path) if name.split(".")[0] in ("course_checks", "retinanet", "tests")}
         assert used <= {"course_checks", "course_checks.probe", "course_checks.remote", "course_checks.remote.Link",
@@ -206,3 +287,20 @@ def test_a_kernel_that_dies_during_a_probe_is_reported_as_dead_even_through_call
     checks = type("checks", (), {"TEST_ADD": staticmethod(lambda add: call_learner("add(2, 3)", add, 2, 3))})
     with pytest.raises(DeadKernelError):
         Judge(checks, send).run("TEST_ADD(add)")
+
+
+def test_an_answer_is_read_back_from_its_repr_exactly():
+    """The kernel shows the agent's answer as ``repr``; the grader's fast inverse agrees with Python's own
+    on strings of every kind (quotes, backslashes, control and non-ASCII characters) and refuses non-strings."""
+    import ast
+
+    from autograder.execute import string_from_repr
+
+    rng = np.random.default_rng(20261207)
+    alphabet = list("ab'\"\\\n\t\x00 {}[]:,é€\U0001F600") + ["\ud800"[:0]]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 12))))
+        assert string_from_repr(repr(text)) == text == ast.literal_eval(repr(text))
+    for not_a_string in ("1", "[1]", "None", "b'x'", "'a' + 'b'"):
+        with pytest.raises((ValueError, SyntaxError)):
+            string_from_repr(not_a_string)
