@@ -15,12 +15,14 @@ of its group stopped it. When the kernel is shut down, its group, its folder and
 uid lease go.
 """
 
+import asyncio
 import json
 import os
 import signal
 import shutil
 import stat
 import sys
+import time
 
 from jupyter_client.manager import AsyncKernelManager
 
@@ -29,6 +31,8 @@ from .sandbox import (SOCKETS, SOCKETS_FOLDER_BYTES, Sandbox, launcher_settings,
                       write_settings)
 
 LIMITS = ("cpu", "memory", "pids")
+LAUNCHER_STOP_SECONDS = 3
+"""How long a kernel's launcher may take to stop its group and report after SIGTERM."""
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -200,6 +204,18 @@ class SandboxKernelManager(AsyncKernelManager):
         if self._lease is not None:
             self._lease.release()
             self._lease = None
+
+    async def _async_kill_kernel(self, restart=False):
+        """Stop the kernel through its launcher first (SIGTERM): the launcher stops the kernel's whole group and
+        writes what the group used to the worker's log; only a launcher that does not end within
+        :data:`LAUNCHER_STOP_SECONDS` is killed with its process group (jupyter_client's own kill)."""
+        process = getattr(self.provisioner, "process", None) if self.has_kernel else None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            deadline = time.monotonic() + LAUNCHER_STOP_SECONDS
+            while process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        await super()._async_kill_kernel(restart=restart)
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)

@@ -453,7 +453,7 @@ def catalogue(exercise, course, out, other_checkout):
         "unbinds": Case({nb: _answer(exercise, ADD + "\nfor name in dir():\n    if name.startswith('_autograder'):\n"
                                      "        del globals()[name]", MUL)}, "tampering", MAX_SCORE),
         "globalsref": Case({nb: _answer(exercise, "add = TEST_ADD.__globals__['_reference_add']", MUL)},
-                           "uses-reference", MAX_SCORE),
+                           "uses-reference", POINTS["test_mul"]),
         "importsreference": Case({nb: _answer(exercise, "if False:  # never runs: the scan alone must catch it\n"
                                                 "    from retinanet.boxes import iou\n" + ADD, MUL)},
                                  "uses-reference", MAX_SCORE),
@@ -525,7 +525,8 @@ DESCRIPTIONS = {
     "mockcheck": "`MagicMock as TEST_ADD`, `add` wrong", "patchcode": "`TEST_ADD.__code__ = …`, `add` wrong",
     "magiccheck": "`%time TEST_ADD = …`, `add` wrong", "skiptag": "check cells tagged `skip-execution`, code wrong",
     "unbinds": "deletes every `_autograder*` name from its namespace, code right",
-    "globalsref": "takes the reference from `TEST_ADD.__globals__`",
+    "globalsref": "takes the reference from `TEST_ADD.__globals__` (while grading, the kernel's `TEST_ADD` is a "
+                  "stand-in: there is nothing to take, `add` is undefined)",
     "importsreference": "imports the reference (`from retinanet.boxes import iou`)",
     "magicimport": "imports the reference behind `%time`", "linktosolution": "its notebook is a link to the solutions",
     "linktostudent": "its notebook is a link to another student's", "pipefile": "a named pipe next to its notebook",
