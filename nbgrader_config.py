@@ -31,11 +31,12 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 load_subconfig(os.path.join(c.CourseDirectory.root, "autograder", "autograde_config.py"))  # noqa: F821
 
 # What a graded kernel may read besides the Python environment (autograder/sandbox.py): the reference
-# package, which notebooks 02-04 import for figures and helpers. The checks are judged by the grader, never
+# package, which notebooks 02-04 import for helpers, and the course package, which every notebook imports
+# (`from course import keras, tf`; the figures of course.widgets). The checks are judged by the grader, never
 # in the kernel: the grader reads the course's tests.py named here, and the kernel's tests.py is
 # autograder/kernel_checks.py (TEST_* names that do nothing); course_checks is not mounted.
 c.Sandbox.work_files = {"tests.py": os.path.join(c.CourseDirectory.root, "tests.py")}
-c.Sandbox.packages = ["retinanet"]
+c.Sandbox.packages = ["retinanet", "course"]
 
 # Due dates and late policies, per assignment, in this one place (autograder/schedule.py): each submission's
 # time (nbgrader collect's timestamp.txt) against its due date (plus any extension) gives its late penalty.

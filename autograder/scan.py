@@ -12,8 +12,10 @@ the import cell flags nothing that was already there. IPython's own transformer 
 ``%%capture``…) and shell escapes into Python first: a magic that runs Python has its argument scanned
 as Python, any other magic or ``!`` command as text.
 
-``uses-reference``  imports the reference package (``Scan.reference_packages``, other than the quiet
-                    ``retinanet._tf`` import the notebooks use), takes anything from a check's
+``uses-reference``  imports the reference package (``Scan.reference_packages``, other than
+                    ``retinanet._tf``, the quiet TensorFlow import behind ``course`` that the notebooks
+                    used before; ``course`` and ``course.widgets``, the notebooks' own imports, are not
+                    the reference and never flagged), takes anything from a check's
                     ``__globals__``, or names the ``solutions`` folder, a gradebook or a notebook file in
                     a shell command;
 ``tampering``       defines, assigns or deletes a ``TEST_*`` name, patches an imported module's

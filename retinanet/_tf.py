@@ -1,4 +1,5 @@
-"""Import TensorFlow quietly: what learners, ``tests.py`` and the package's TensorFlow-only edges import.
+"""Import TensorFlow quietly: what ``tests.py``'s checks, the package's TensorFlow-only edges and, through
+:mod:`course` (``from course import keras, tf``), learners import.
 
 TensorFlow 2.21 prints several INFO lines (CUDA stubs, oneDNN) to the process's stderr *before* its
 logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them. Those lines alarm learners and

@@ -44,8 +44,8 @@ FIRST_SOLUTION = "solutions/01-architecture/architecture.ipynb"
 EXPLORER_EXERCISE = "exercises/02-focal-loss/focal_loss.ipynb"
 EXPLORER_CALL = "focal_loss_explorer()"
 COPIED = ["exercises"]
-"""What the temporary course holds: the learner's notebooks (they import `tests` and `retinanet` from the
-project's environment, where both are installed)."""
+"""What the temporary course holds: the learner's notebooks (they import `tests`, `course` and `retinanet` from
+the project's environment, where all three are installed)."""
 
 SERVER_START_S = 90
 KERNEL_RUN_S = 120

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import tests
+from course import keras, tf
 from course_checks.architecture import small_backbone
-from retinanet._tf import keras, tf
 from retinanet.anchors import ANCHOR_SCALES, ANCHOR_SIZES, ASPECT_RATIOS, PYRAMID_LEVELS, anchors_per_level
 from retinanet.anchors import generate_anchors as reference_anchors
 from retinanet.boxes import decode as reference_decode

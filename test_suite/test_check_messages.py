@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import tests
+from course import keras, tf
 from course_checks import anchors, architecture, focal_loss, training
 from course_checks.harness import CAUSES, PAPER
-from retinanet._tf import keras, tf
 from retinanet.boxes import iou as iou_reference
 from retinanet.heads import build_head, prior_bias
 

@@ -42,7 +42,10 @@ def test_suspicious_code_is_flagged(source, flag):
 
 
 @pytest.mark.parametrize("source", [
-    "from retinanet._tf import keras, tf",
+    "from retinanet._tf import keras, tf",  # the notebooks' import before the course package
+    "from course import keras, tf",
+    "from course.widgets import focal_loss_explorer",
+    "import course.widgets\ncourse.widgets.focal_loss_explorer()",
     "def build_head(output_filters):\n    return keras.Sequential([keras.layers.Conv2D(output_filters, 3)])",
     "TEST_HEAD_MODEL(build_head)  # learners may run a check themselves",
     "%timeit build_head(9)\n!ls",

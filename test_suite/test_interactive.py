@@ -1,13 +1,11 @@
-"""The interactive figures: the front-end rule, the static fallback, and that controls redraw the figure."""
+"""The interactive figures (course.widgets): the front-end rule, the static fallback, and that controls redraw the figure."""
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from retinanet import interactive
-from retinanet.anchors import generate_anchors
-from retinanet.boxes import encode, iou
-from retinanet.interactive import (
+from course import widgets
+from course.widgets import (
     InteractiveFigure,
     anchor_assignment,
     anchor_assignment_explorer,
@@ -17,6 +15,8 @@ from retinanet.interactive import (
     focal_loss_explorer,
     widget_front_end_available,
 )
+from retinanet.anchors import generate_anchors
+from retinanet.boxes import encode, iou
 
 
 def scene_predictions(size=128, num_classes=3):
@@ -40,7 +40,7 @@ def scene_predictions(size=128, num_classes=3):
 @pytest.fixture(autouse=True)
 def no_forced_mode(monkeypatch):
     """Each test starts outside Jupyter, with no override."""
-    monkeypatch.delenv(interactive.FIGURES_ENV, raising=False)
+    monkeypatch.delenv(widgets.FIGURES_ENV, raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
 
 
@@ -58,12 +58,12 @@ def test_front_end_rule(monkeypatch):
     assert widget_front_end_available() is False  # a kernel without a server session: nbclient, nbgrader
     monkeypatch.setenv("JPY_SESSION_NAME", "/course/solutions/02-focal-loss/focal_loss.ipynb")
     assert widget_front_end_available() is True  # a kernel JupyterLab started for a notebook
-    monkeypatch.setenv(interactive.FIGURES_ENV, "static")
+    monkeypatch.setenv(widgets.FIGURES_ENV, "static")
     assert widget_front_end_available() is False
     monkeypatch.setattr(IPython, "get_ipython", lambda: None)
-    monkeypatch.setenv(interactive.FIGURES_ENV, "Interactive ")
+    monkeypatch.setenv(widgets.FIGURES_ENV, "Interactive ")
     assert widget_front_end_available() is True
-    monkeypatch.setenv(interactive.FIGURES_ENV, "sliders")
+    monkeypatch.setenv(widgets.FIGURES_ENV, "sliders")
     with pytest.raises(ValueError, match="RETINANET_FIGURES must be 'static' or 'interactive'.*'sliders'"):
         widget_front_end_available()
 
@@ -186,7 +186,7 @@ def test_headless_notebook_gets_static_pictures_and_no_stderr(monkeypatch, repo_
     from nbclient import NotebookClient
 
     cells = [
-        "from retinanet.interactive import anchor_assignment_explorer, detection_explorer, focal_loss_explorer",
+        "from course.widgets import anchor_assignment_explorer, detection_explorer, focal_loss_explorer",
         "focal_loss_explorer()",
         "anchor_assignment_explorer()",
         "import sys; sys.path.insert(0, 'test_suite')\n"

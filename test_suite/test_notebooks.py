@@ -64,6 +64,9 @@ def test_layout_and_metadata():
                 assert is_check(notebook.cells[index + 1]), f"{name}: no check after cell {index}"
         assert not any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), \
             f"{name}: store the solution notebooks without outputs"
+        # TensorFlow, Keras and the figures come from the public course package, never retinanet's private modules
+        code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+        assert "from course import " in code and "retinanet._" not in code and "retinanet.interactive" not in code, name
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from focal_loss import BinaryFocalLoss, binary_focal_loss
 
+from course import tf
 from retinanet._keras import ops
-from retinanet._tf import tf
 from retinanet.anchors import generate_anchors
 from retinanet.losses import DetectionLoss, detection_loss_terms, sigmoid_focal_loss
 from retinanet.matching import IGNORE

@@ -1,5 +1,5 @@
 """ResNet50 is built without input_shape, so the backbone takes images of any size."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.input_shape", "input_shape=input_shape"
 

@@ -1,5 +1,5 @@
 """`.input` instead of `.output` of the named layers: the maps before the block's final ReLU."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.layer_input", "take the layer's output"
 

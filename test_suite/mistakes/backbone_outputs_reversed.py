@@ -1,5 +1,5 @@
 """The outputs are listed coarse to fine, [C5, C4, C3]."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.output_order", "wrong order"
 

@@ -1,5 +1,5 @@
 """The images are rescaled to [0, 1] inside the backbone, before ResNet50."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.values", "no preprocessing, rescaling"
 

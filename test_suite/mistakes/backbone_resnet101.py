@@ -1,5 +1,5 @@
 """ResNet101, whose layers carry the same names, instead of ResNet50."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.parameters", "not another ResNet"
 

@@ -1,5 +1,5 @@
 """The list of C3, C4, C5 tensors is returned instead of a model built from them."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.not_a_model", "should return a keras.Model"
 

@@ -1,5 +1,5 @@
 """ResNet50's own single output (C5) is returned instead of the three maps."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.output_count", "3 outputs (C3, C4, C5)"
 

@@ -1,5 +1,5 @@
 """C4 taken from the fifth block of stage 4 instead of the last (sixth) one."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_BACKBONE_MODEL", "backbone.wrong_layer", "conv4_block6_out"
 

@@ -1,5 +1,5 @@
 """decode returns [cx, cy, w, h]: the conversion back to corners is missing."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import encode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.decode_centre_size", "convert back to corners"

@@ -1,5 +1,5 @@
 """decode moves the centre by dx · h_a and dy · w_a (the anchor's sides swapped)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import encode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.decode_differs", "it should give"

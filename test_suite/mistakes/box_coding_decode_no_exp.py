@@ -1,5 +1,5 @@
 """decode scales the sizes by 1 + dw instead of exp(dw)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import encode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.decode_no_exp", "undo the logarithm"

@@ -1,5 +1,5 @@
 """decode uses the deltas without multiplying them by the variances."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import encode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.decode_no_variances", "multiply the deltas by BOX_VARIANCES"

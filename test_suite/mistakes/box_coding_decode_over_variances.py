@@ -1,5 +1,5 @@
 """decode divides the deltas by the variances, as encode does."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import encode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.decode_over_variances", "decode divides the deltas"

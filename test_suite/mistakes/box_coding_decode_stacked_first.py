@@ -1,5 +1,5 @@
 """decode stacks x1, y1, x2, y2 on a new first axis: shape (4, N)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import encode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.decode_shape", "should return shape (12, 4)"

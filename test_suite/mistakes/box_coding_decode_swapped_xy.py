@@ -1,5 +1,5 @@
 """decode reads the deltas as [dy, dx, dh, dw]."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import encode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.decode_swapped_xy", "x and y swapped"

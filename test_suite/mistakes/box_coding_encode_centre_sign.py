@@ -1,5 +1,5 @@
 """The centre offset is the anchor's centre minus the box's."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_centre_sign", "wrong sign: dx = (x − x_a) / w_a"

@@ -1,5 +1,5 @@
 """The deltas are computed from the corners, (x1 − x1_a) / w_a and so on."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_corners", "works on corners"

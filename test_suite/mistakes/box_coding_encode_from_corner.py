@@ -1,5 +1,5 @@
 """dx and dy measured from the anchor's top-left corner instead of its centre."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_differs", "it should give"

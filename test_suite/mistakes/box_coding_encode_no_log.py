@@ -1,5 +1,5 @@
 """The size deltas are relative differences, w / w_a − 1, not logarithms."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_no_log", "not logarithms"

@@ -1,5 +1,5 @@
 """The centre offsets are divided by the box's size instead of the anchor's."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_over_box_size", "divide by the anchor's"

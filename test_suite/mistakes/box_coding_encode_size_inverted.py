@@ -1,5 +1,5 @@
 """log(w_a / w) instead of log(w / w_a)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_size_inverted", "dw = log(w / w_a)"

@@ -1,5 +1,5 @@
 """The four deltas are stacked on a new first axis: shape (4, N)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_shape", "should return shape (12, 4)"

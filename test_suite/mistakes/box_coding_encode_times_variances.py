@@ -1,5 +1,5 @@
 """encode multiplies by the variances instead of dividing."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.encode_times_variances", "multiplies by the variances"

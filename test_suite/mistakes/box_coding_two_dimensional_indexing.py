@@ -1,5 +1,5 @@
 """boxes[:, :2] instead of boxes[..., :2]: right on (N, 4), wrong on a batch."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.boxes import decode
 
 CHECK, CAUSE, KEYWORD = "TEST_BOX_CODING", "box_coding.leading_dimensions", "index the last axis"

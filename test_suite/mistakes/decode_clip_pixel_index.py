@@ -1,5 +1,5 @@
 """Boxes clipped to [0, width − 1] × [0, height − 1] (the pixel-index convention)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

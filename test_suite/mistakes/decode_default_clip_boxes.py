@@ -1,5 +1,5 @@
 """combined_non_max_suppression's default clip_boxes=True clips the pixel boxes to [0, 1]."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

@@ -1,5 +1,5 @@
 """predictions[0] is decoded: the batch axis is dropped and only image 0 is returned."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

@@ -1,5 +1,5 @@
 """The scores are the raw logits: the sigmoid is missing."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

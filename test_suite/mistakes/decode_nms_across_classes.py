@@ -1,5 +1,5 @@
 """Class-agnostic NMS: a box of one class suppresses an overlapping box of another class."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.postprocess import Detections, decode_detections as reference
 
 CHECK, CAUSE, KEYWORD = "TEST_DECODE", "decode.class_agnostic", "per class"

@@ -1,5 +1,5 @@
 """max_output_size_per_class=1: at most one detection of each class per image."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

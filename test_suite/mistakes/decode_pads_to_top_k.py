@@ -1,5 +1,5 @@
 """max_total_size=top_k_per_level: the outputs are padded to 1,000 rows, not max_detections."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

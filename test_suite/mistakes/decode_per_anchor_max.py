@@ -1,5 +1,5 @@
 """Only each anchor's best class is a candidate (max over classes before top-k)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

@@ -1,5 +1,5 @@
 """The detections are returned as a dict instead of a Detections tuple."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 

@@ -1,5 +1,5 @@
 """A loop over the images decodes predictions[0] every time (an index typo)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

@@ -1,5 +1,5 @@
 """index % K taken as the anchor and index // K as the class."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

@@ -1,5 +1,5 @@
 """top_k_per_level read as a limit per class: k = top_k_per_level · K on each level."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections

@@ -1,5 +1,5 @@
 """α weights the positives, but the negatives keep weight 1 instead of 1 − α."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.alpha_positives_only", "negatives are weighted 1"
 

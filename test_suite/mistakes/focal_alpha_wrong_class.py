@@ -1,5 +1,5 @@
 """α weights the negatives and 1 − α the positives."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.alpha_swapped", "wrong class"
 

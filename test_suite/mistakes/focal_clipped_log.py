@@ -1,5 +1,5 @@
 """log(p_t) of a probability clipped to [1e-7, 1]: finite, but capped for confident mistakes."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.capped", "clipped or ε-shifted log(p_t)"
 

@@ -1,5 +1,5 @@
 """The logits are clipped to [−20, 20] "for stability", which changes the loss beyond |z| = 20."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.extreme_differs", "for confident predictions"
 

@@ -1,5 +1,5 @@
 """(1 − p_t) · γ instead of (1 − p_t)^γ."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.gamma_multiplied", "it is a power"
 

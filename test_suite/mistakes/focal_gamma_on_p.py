@@ -1,5 +1,5 @@
 """The modulating factor uses p instead of p_t: (1 − p)^γ for both classes."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.gamma_on_p", "uses p instead of p_t"
 

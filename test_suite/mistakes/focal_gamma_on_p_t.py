@@ -1,5 +1,5 @@
 """p_t^γ instead of (1 − p_t)^γ: easy examples are weighted up instead of down."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.gamma_on_p_t", "p_t^γ"
 

@@ -1,5 +1,5 @@
 """The loss is averaged inside the function instead of being returned element-wise."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss as reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.reduced", "do not reduce"

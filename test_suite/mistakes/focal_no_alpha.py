@@ -1,5 +1,5 @@
 """The α-balancing factor is left out."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.no_alpha", "α-balancing factor"
 

@@ -1,5 +1,5 @@
 """The modulating factor (1 − p_t)^γ is left out: α-balanced cross-entropy."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.no_modulation", "modulating factor (1 − p_t)^γ is missing"
 

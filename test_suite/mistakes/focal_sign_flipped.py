@@ -1,5 +1,5 @@
 """The minus sign of the cross-entropy is lost: FL = α_t (1 − p_t)^γ log(p_t) ≤ 0."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.negative", "negative"
 

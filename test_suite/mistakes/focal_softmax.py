@@ -1,5 +1,5 @@
 """A softmax over the last axis instead of a sigmoid per element."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.differs", "differs from FL(p_t)"
 

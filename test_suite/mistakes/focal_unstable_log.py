@@ -1,5 +1,5 @@
 """log(sigmoid(z)) computed from probabilities: infinite once sigmoid rounds to 0 or 1."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_FOCAL_LOSS", "focal.not_finite", "from logits"
 

@@ -1,5 +1,5 @@
 """The top-down maps are upsampled with tf.image.resize, bilinear by default."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.bilinear", "upsampled bilinearly"

@@ -1,5 +1,5 @@
 """The top-down and lateral maps are concatenated instead of added."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.concatenated", "by adding them"

@@ -1,5 +1,5 @@
 """The lateral convolutions are 3×3 instead of 1×1."""
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.layer_config", "kernel_size"

@@ -1,5 +1,5 @@
 """conv_c4_1x1 is applied to C3 as well as to C4."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.layer_reused", "two different maps"

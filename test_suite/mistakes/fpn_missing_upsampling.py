@@ -1,5 +1,5 @@
 """The top-down maps are added without upsampling them first."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.adds_unequal_sizes", "upsample"

@@ -1,5 +1,5 @@
 """The top-down map is multiplied with the lateral map instead of added to it."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.level_differs", "P3 differs from the reference"

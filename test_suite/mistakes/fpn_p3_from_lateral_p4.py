@@ -1,5 +1,5 @@
 """merged P3 adds the upsampled *lateral* C4 map instead of the merged P4 (P5's information is lost)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p3_from_lateral_p4", "merged* P4"

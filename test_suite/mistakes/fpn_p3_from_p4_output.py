@@ -1,5 +1,5 @@
 """merged P3 adds the upsampled P4 output (after conv_c4_3x3) instead of merged P4."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p3_from_p4_output", "upsampled P4 *output*"

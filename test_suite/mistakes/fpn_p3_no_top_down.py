@@ -1,5 +1,5 @@
 """P3 is computed from C3 alone: the upsampled merged P4 is never added."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p3_no_top_down", "P3 is missing the top-down path"

@@ -1,5 +1,5 @@
 """P3 is merged P3 itself, without its 3×3 convolution."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p3_not_smoothed", "P3 is missing its 3×3 convolution"

@@ -1,5 +1,5 @@
 """P3 is smoothed with conv_c4_3x3 (copy-paste), so conv_c3_3x3 is never used."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.layer_unused", "`conv_c3_3x3` is never used"

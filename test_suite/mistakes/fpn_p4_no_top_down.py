@@ -1,5 +1,5 @@
 """P4 is computed from C4 alone: the upsampled P5 lateral map is never added."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p4_no_top_down", "P4 is missing the top-down path"

@@ -1,5 +1,5 @@
 """P4 is merged P4 itself, without its 3×3 convolution."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p4_not_smoothed", "P4 is missing its 3×3 convolution"

@@ -1,5 +1,5 @@
 """P5 is the lateral map itself, without its 3×3 convolution."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p5_not_smoothed", "P5 is missing its 3×3 convolution"

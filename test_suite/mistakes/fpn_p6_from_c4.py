@@ -1,5 +1,5 @@
 """P6 computed from C4 instead of C5 (off by one level)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.wrong_input", "should be applied to C5"

@@ -1,5 +1,5 @@
 """P6 computed from P5, as in the original FPN paper; RetinaNet computes it from C5."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p6_from_p5", "from C5"

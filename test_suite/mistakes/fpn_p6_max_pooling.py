@@ -1,5 +1,5 @@
 """P6 by stride-2 max pooling, as the original FPN subsamples P5, instead of a stride-2 convolution."""
-from retinanet._tf import keras, tf
+from course import keras, tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.not_conv", "should be a Conv2D layer"

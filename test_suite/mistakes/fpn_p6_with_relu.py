@@ -1,5 +1,5 @@
 """P6 is returned after its ReLU (the ReLU meant for P7's input)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p6_relu", "without a ReLU"

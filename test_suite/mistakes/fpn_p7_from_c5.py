@@ -1,5 +1,5 @@
 """P7 computed from ReLU(C5) instead of ReLU(P6)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p7_from_c5", "comes from P6, not from C5"

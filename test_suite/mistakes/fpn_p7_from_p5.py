@@ -1,5 +1,5 @@
 """P7 computed from ReLU(P5) instead of ReLU(P6): one stride too fine."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.level_shape", "P7 should have shape"

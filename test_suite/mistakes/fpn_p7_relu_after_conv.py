@@ -1,5 +1,5 @@
 """The ReLU of P7 comes after conv_c7_3x3 instead of before it."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p7_relu_after_conv", "after the convolution instead of before"

@@ -1,5 +1,5 @@
 """The seed notebook's mistake: the ReLU sits on P7's output (activation='relu' on conv_c7_3x3)."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.p7_relu_on_output", "ReLU on its output"

@@ -1,5 +1,5 @@
 """The P6 convolution is renamed in __init__ (self.conv_p6), so the pyramid lacks conv_c6_3x3."""
-from retinanet._tf import keras, tf
+from course import keras, tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.missing_layer", "no attribute `conv_c6_3x3`"

@@ -1,5 +1,5 @@
 """The top-down path carries the smoothed outputs (P5, then P4) instead of the merged maps."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.fpn import FeaturePyramidNetwork as Reference
 
 CHECK, CAUSE, KEYWORD = "TEST_FPN", "fpn.top_down_from_p5", "upsampled P5 *output*"

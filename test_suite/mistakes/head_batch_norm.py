@@ -1,5 +1,5 @@
 """A BatchNormalization layer after every hidden convolution, which the paper's subnets do not have."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.parameters", "nothing else"
 

@@ -1,5 +1,5 @@
 """bias_initializer is passed to every convolution, not only the output one."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.bias_initializer_on_hidden", "for the output convolution only"
 

@@ -1,5 +1,5 @@
 """Keras' default Glorot-uniform kernels instead of the paper's Gaussian with σ = 0.01."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.kernel_init", "σ = 0.01"
 

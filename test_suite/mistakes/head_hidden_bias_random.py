@@ -1,5 +1,5 @@
 """The hidden biases use the kernel's Gaussian initialiser instead of zeros."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.hidden_bias", "zero biases"
 

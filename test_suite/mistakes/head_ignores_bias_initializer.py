@@ -1,5 +1,5 @@
 """The bias_initializer argument is accepted but never used, so the prior bias cannot reach the head."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.ignores_bias_initializer", "ignored"
 

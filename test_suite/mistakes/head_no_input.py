@@ -1,5 +1,5 @@
 """The Sequential head has no keras.Input, so it is not built and has no input shape."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.input", "keras.Input"
 

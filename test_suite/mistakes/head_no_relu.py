@@ -1,5 +1,5 @@
 """keras.io style (Conv2D, then a ReLU layer), but the ReLU layers were left out."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.no_relu", "have no ReLU"
 

@@ -1,5 +1,5 @@
 """keras.io style with a ReLU layer after only three of the four hidden convolutions."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.relu_missing", "Hidden convolution 4"
 

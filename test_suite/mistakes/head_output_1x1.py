@@ -1,5 +1,5 @@
 """The output convolution is 1×1 instead of 3×3."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.output_config", "kernel_size=(1, 1)"
 

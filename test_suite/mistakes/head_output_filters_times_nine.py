@@ -1,5 +1,5 @@
 """The output layer multiplies output_filters by the 9 anchors again."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.output_filters", "should have 18 filters, found 162"
 

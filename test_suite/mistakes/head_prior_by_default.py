@@ -1,7 +1,7 @@
 """The prior bias is baked into the default, so the box subnet would get it too."""
 import numpy as np
 
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.output_bias", "By default the output convolution"
 

@@ -1,5 +1,5 @@
 """A ReLU on the output convolution: logits and deltas could never be negative."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.relu_on_output", "no activation"
 

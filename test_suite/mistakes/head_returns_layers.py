@@ -1,5 +1,5 @@
 """The layers are returned as a list instead of being added to a Sequential model."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.not_a_model", "should be a keras Sequential model"
 

@@ -1,5 +1,5 @@
 """A sigmoid on the output convolution: the subnet returns probabilities, not logits."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.sigmoid_on_output", "found a sigmoid after it"
 

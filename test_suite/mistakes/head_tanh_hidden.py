@@ -1,5 +1,5 @@
 """tanh instead of ReLU after the hidden convolutions."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.behaviour", "differs from 4 × (3×3 conv"
 

@@ -1,5 +1,5 @@
 """Three hidden convolutions instead of the paper's four."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.depth", "4 hidden 3×3 convolutions"
 

@@ -1,5 +1,5 @@
 """The hidden convolutions keep Keras' default padding='valid', shrinking the map."""
-from retinanet._tf import keras
+from course import keras
 
 CHECK, CAUSE, KEYWORD = "TEST_HEAD_MODEL", "head.hidden_config", "padding='valid'"
 

@@ -1,5 +1,5 @@
 """Only the intersection's width is clamped at 0, not its height."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.differs", "should be"
 

@@ -1,5 +1,5 @@
 """The intersection runs from the smaller top-left to the larger bottom-right corner."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.corners_swapped", "the other way round"
 

@@ -1,5 +1,5 @@
 """The intersection keeps a trailing axis (reduce_prod with keepdims): (N, M, 1)."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.shape", "pairwise matrix of shape (N, M)"
 

@@ -1,5 +1,5 @@
 """The intersection is divided by the smaller box's area (intersection over minimum)."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.over_smaller", "smaller box's area"
 

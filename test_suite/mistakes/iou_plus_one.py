@@ -1,5 +1,5 @@
 """The old '+1' pixel convention: width = x2 − x1 + 1."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.plus_one", "+1"
 

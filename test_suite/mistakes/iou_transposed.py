@@ -1,5 +1,5 @@
 """The matrix comes out as (M, N): boxes_b along the rows."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.transposed", "rows index boxes_a"
 

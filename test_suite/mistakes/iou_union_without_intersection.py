@@ -1,5 +1,5 @@
 """The union is area_a + area_b, forgetting to subtract the intersection."""
-from retinanet._tf import tf
+from course import tf
 
 CHECK, CAUSE, KEYWORD = "TEST_IOU", "iou.no_subtract", "subtract the intersection"
 

@@ -1,5 +1,5 @@
 """The focal loss is called with alpha=0.5 instead of the paper's 0.25."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.classification_differs", "the classification loss is"

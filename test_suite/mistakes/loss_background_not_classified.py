@@ -1,5 +1,5 @@
 """The classification loss is summed over the positive anchors only."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.only_positives_classified", "background anchors count too"

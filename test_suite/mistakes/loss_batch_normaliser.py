@@ -1,5 +1,5 @@
 """Every image is divided by the number of positive anchors of the whole batch."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.batch_normaliser", "of the whole batch"

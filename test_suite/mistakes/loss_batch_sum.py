@@ -1,5 +1,5 @@
 """The losses are summed over the whole batch: one number instead of one per image."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.shapes", "one value per image"

@@ -1,5 +1,5 @@
 """The smooth L1 of an anchor's 4 deltas is averaged instead of summed."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.box_mean", "averages the 4 deltas"

@@ -1,5 +1,5 @@
 """The box loss is summed over every anchor, not only the positive ones."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.box_on_all", "only positive anchors"

@@ -1,5 +1,5 @@
 """The box loss covers every non-ignored anchor, background included."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.box_on_non_positives", "background anchors too"

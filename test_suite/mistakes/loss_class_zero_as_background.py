@@ -1,5 +1,5 @@
 """positive = labels > 0: the anchors of class 0 are taken for background."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.class_zero", "class 0 is a real class"

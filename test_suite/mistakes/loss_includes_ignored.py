@@ -1,5 +1,5 @@
 """Ignored anchors (label −2) are treated as background in the classification loss."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.ignored_counted", "ignored anchors"

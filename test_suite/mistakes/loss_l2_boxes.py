@@ -1,5 +1,5 @@
 """A squared error on the box deltas instead of smooth L1."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.box_differs", "the box loss is"

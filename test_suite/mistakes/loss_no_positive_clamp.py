@@ -1,5 +1,5 @@
 """Division by the raw number of positives: an image without objects gives NaN/inf."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.not_finite", "max(number of positives, 1)"

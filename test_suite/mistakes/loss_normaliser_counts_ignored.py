@@ -1,5 +1,5 @@
 """The normaliser counts every anchor that is not background, ignored ones included."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.normaliser_counts_ignored", "counts the ignored anchors"

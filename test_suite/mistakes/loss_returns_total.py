@@ -1,5 +1,5 @@
 """The two losses are added and returned as one number per image."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.returns", "(classification_loss, box_loss)"

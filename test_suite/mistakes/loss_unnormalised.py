@@ -1,5 +1,5 @@
 """The sums are returned without dividing by the number of positive anchors."""
-from retinanet._tf import tf
+from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
 CHECK, CAUSE, KEYWORD = "TEST_DETECTION_LOSS", "loss.unnormalised", "not normalised"

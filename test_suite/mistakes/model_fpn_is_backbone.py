@@ -1,5 +1,5 @@
 """self.fpn is the backbone itself, not a FeaturePyramidNetwork around it."""
-from retinanet._tf import keras
+from course import keras
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference
 

@@ -1,5 +1,5 @@
 """The model's FPN computes P6 from P5 (the FPN exercise's mistake, seen from the whole model)."""
-from retinanet._tf import keras, tf
+from course import keras, tf
 from retinanet.fpn import FeaturePyramidNetwork as ReferenceFPN
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference

@@ -1,5 +1,5 @@
 """The model's FPN computes P7 without the ReLU on P6 (its own FPN mistake)."""
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork as ReferenceFPN
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference

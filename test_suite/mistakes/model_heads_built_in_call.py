@@ -1,5 +1,5 @@
 """The subnets are built inside call, so every call gets new random ones."""
-from retinanet._tf import keras, tf
+from course import keras, tf
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference
 

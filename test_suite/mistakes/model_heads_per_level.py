@@ -1,5 +1,5 @@
 """A separate pair of subnets for every level instead of two subnets shared by all levels."""
-from retinanet._tf import keras, tf
+from course import keras, tf
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference
 

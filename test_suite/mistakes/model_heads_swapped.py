@@ -1,5 +1,5 @@
 """cls_head is built with 9·4 filters and box_head with 9·K: the two heads are swapped."""
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head, prior_bias
 from retinanet.model import RetinaNet as Reference

@@ -1,5 +1,5 @@
 """π itself used as the bias instead of its logit."""
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference

@@ -1,7 +1,7 @@
 """The prior bias written as log(π) instead of −log((1 − π)/π)."""
 import numpy as np
 
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference

@@ -1,7 +1,7 @@
 """The box subnet also gets the prior bias."""
 import numpy as np
 
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference

@@ -1,7 +1,7 @@
 """The prior bias with its sign flipped: +log((1 − π)/π), a start at probability 0.99."""
 import numpy as np
 
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference

@@ -1,7 +1,7 @@
 """The prior bias computed for π = 0.1 instead of 0.01."""
 import numpy as np
 
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference

@@ -1,5 +1,5 @@
 """The classification subnet is stored as self.classification_head instead of self.cls_head."""
-from retinanet._tf import keras
+from course import keras
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference

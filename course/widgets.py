@@ -1,4 +1,8 @@
-"""Interactive figures for the course: move a slider, see the paper's argument change.
+"""Interactive figures for the course's notebooks: move a slider, see the paper's argument change.
+
+They are teaching aids, not part of the model, so they live here and not in :mod:`retinanet` (the paper's
+model and its machinery); they only draw with it. Notebooks import them with
+``from course.widgets import focal_loss_explorer`` (and the others below).
 
 * :func:`focal_loss_explorer` – focal loss and cross-entropy against p_t, with γ and α sliders
   (Lin et al., Sec. 3, Fig. 1).
