@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tests
-from course_checks.architecture import small_backbone
+from course_checks.harness import small_backbone
 from retinanet._tf import keras, tf
 from retinanet.anchors import ANCHOR_SCALES, ANCHOR_SIZES, ASPECT_RATIOS, PYRAMID_LEVELS, anchors_per_level
 from retinanet.anchors import generate_anchors as reference_anchors
