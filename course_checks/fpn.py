@@ -23,7 +23,6 @@ from course_checks.remote import build_eagerly, missing_attributes
 FPN_IMAGE_SIZE = (64, 96)
 """A non-square image for TEST_FPN: P3–P7 are 8×12, 4×6, 2×3, 1×2 and 1×1."""
 
-
 LEVEL_NAMES = tuple(f"P{level}" for level in PYRAMID_LEVELS)
 RECIPES = (
     "P3 = conv_c3_3x3(conv_c3_1x1(C3) + upsample_2x(merged P4))",
