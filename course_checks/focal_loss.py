@@ -14,6 +14,7 @@ from retinanet.losses import FOCAL_ALPHA, FOCAL_GAMMA, sigmoid_focal_loss as ref
 from course_checks.harness import (Cause, Variant, as_array, call_learner, check, close, diagnose, expect, fail, jittered,
                                    passed)
 
+
 PARAMETER_PAIRS = ((FOCAL_ALPHA, FOCAL_GAMMA), (0.5, 0.0), (0.75, 5.0), (0.4, 0.5))
 """(α, γ) pairs tried: the paper's first, so that every mistake shows there, then ones that expose
 hard-coded values (γ = 0 is α-balanced cross-entropy, Eq. 3)."""
@@ -127,7 +128,6 @@ def _worst(found, expected, labels, logits):
 
 
 def _check_shape(found, expected_shape, what):
-    __tracebackhide__ = True  # noqa: F841
     if found.shape == expected_shape:
         return
     cause = SHAPE_LAST_AXIS if found.shape == expected_shape[:-1] else SHAPE_REDUCED
@@ -135,7 +135,6 @@ def _check_shape(found, expected_shape, what):
 
 
 def _check_extreme_logits(sigmoid_focal_loss):
-    __tracebackhide__ = True  # noqa: F841
     labels = np.stack([np.ones(EXTREME_LOGITS.shape[1]), np.zeros(EXTREME_LOGITS.shape[1])]).astype(np.float32)
     what = "sigmoid_focal_loss on logits ±100, ±30, ±20"
     found = as_array(call_learner(what, sigmoid_focal_loss, labels, EXTREME_LOGITS), "sigmoid_focal_loss's result")
@@ -157,7 +156,6 @@ def _check_extreme_logits(sigmoid_focal_loss):
 @check
 def TEST_FOCAL_LOSS(sigmoid_focal_loss):
     """Element-wise α-balanced sigmoid focal loss (Lin et al., Eq. 5) from logits."""
-    __tracebackhide__ = True  # noqa: F841
     logits = jittered(np.tile(np.linspace(-8.0, 8.0, 33), 2).reshape(2, 33).astype(np.float32), seed=8, scale=0.1)
     labels = np.stack([np.ones(33), np.zeros(33)]).astype(np.float32)
     for alpha, gamma in PARAMETER_PAIRS:

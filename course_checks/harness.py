@@ -1,4 +1,5 @@
-"""What every check shares: running the learner's code safely, comparing arrays, and the table of causes.
+"""What every check shares: running the learner's code safely, comparing arrays, the table of causes, and the
+inputs several checks use (random images, a small stand-in backbone).
 
 A check compares the learner's code with the reference package on the same inputs. When they differ it
 raises ``AssertionError`` with one message: what was expected, what was found, and the cause. A cause is
@@ -8,10 +9,14 @@ must equal the learner's. Every cause is registered in :data:`CAUSES`, and the t
 row, a mutant in ``test_suite/mistakes/`` that must fail with exactly that cause.
 
 Numbers of the paper appear in messages through :data:`PAPER` (the reference constants), never as literals.
+
+A failing check's traceback leads to the learner's code, not into the checks: :func:`check` takes the frames of
+this package out of it (:func:`learner_frames`), so no function of the checks needs a ``__tracebackhide__``.
 """
 
 import functools
 import re
+import types
 import warnings
 from dataclasses import dataclass
 
@@ -85,14 +90,12 @@ class Cause:
 
 def fail(cause, **details):
     """Raise the learner-facing ``AssertionError`` of ``cause``; ``error.cause`` holds its key."""
-    __tracebackhide__ = True  # noqa: F841  (IPython and pytest hide this frame)
     error = AssertionError(cause.text(**details))
     error.cause = cause.key
     raise error
 
 
 def expect(condition, cause, **details):
-    __tracebackhide__ = True  # noqa: F841
     if not condition:
         fail(cause, **details)
 
@@ -117,28 +120,53 @@ def first_match(found, variants, matches, *arguments):
 
 def diagnose(found, variants, matches, *arguments, **details):
     """Raise the cause of the first matching variant; return quietly if none matches."""
-    __tracebackhide__ = True  # noqa: F841
     variant = first_match(found, variants, matches, *arguments)
     if variant is not None:
         fail(variant.cause, **details)
 
 
 def check(function):
-    """A learner-facing check: quiet (no warnings on stderr, which nbgrader counts as a failure), returns None."""
+    """A learner-facing check: quiet (no warnings on stderr, which nbgrader counts as a failure), returns None,
+    and fails with a traceback that holds none of the checks' frames (:func:`learner_frames`)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        __tracebackhide__ = True  # noqa: F841
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            function(*args, **kwargs)
+        __tracebackhide__ = True  # the one frame of ours left: IPython and pytest read it from the frame's locals
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                function(*args, **kwargs)
+        except AssertionError as failure:  # the check's message, behind it only the learner's frames
+            raise failure.with_traceback(learner_frames(failure.__traceback__))
 
     return wrapper
 
 
+_PACKAGE = __name__.partition(".")[0]
+
+
+def learner_frames(traceback):
+    """``traceback`` without the frames of the checks' own code (this package's modules).
+
+    What a check raises is one message; its frames would only lead the learner into the checker. What is left
+    are the frames of the learner's own code (and of the libraries it called) when that code raised the
+    AssertionError itself. IPython reads ``__tracebackhide__`` from a frame's locals only, so hiding each
+    frame would take a line in every function of the checks; cutting them out works for IPython and pytest
+    alike. Other exceptions (a crash of the checks themselves) keep every frame.
+    """
+    kept = []
+    while traceback is not None:
+        if traceback.tb_frame.f_globals.get("__name__", "").partition(".")[0] != _PACKAGE:
+            kept.append(traceback)
+        traceback = traceback.tb_next
+    pruned = None
+    for entry in reversed(kept):
+        pruned = types.TracebackType(pruned, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return pruned
+
+
 def call_learner(what, function, *args, **kwargs):
     """Call the learner's code; turn any crash into a one-sentence AssertionError (no traceback into us)."""
-    __tracebackhide__ = True  # noqa: F841
     try:
         return function(*args, **kwargs)
     except NotImplementedError:
@@ -174,7 +202,6 @@ def describe(value):
 
 def as_array(value, what):
     """``value`` as a float64 NumPy array, or a clear AssertionError."""
-    __tracebackhide__ = True  # noqa: F841
     if value is None:
         raise AssertionError(f"{what} is None: did you leave a `None` placeholder or forget `return`?")
     try:
@@ -224,3 +251,26 @@ def jittered(values, seed, scale):
 def images(height, width, seed=0, batch=2):
     """A reproducible batch of random images; two by default, so that a batch size hard-coded to 1 shows."""
     return random_generator(seed).normal(0.0, 30.0, size=(batch, height, width, 3)).astype(np.float32)
+
+
+SMALL_BACKBONE_CHANNELS = (8, 16, 32)
+"""Channels of the stand-in backbone's C3, C4, C5: different counts reveal which map a layer was given."""
+
+
+@functools.lru_cache(maxsize=None)
+def small_backbone():
+    """A 3-convolution stand-in for ResNet50 with C3, C4, C5 at strides 8, 16, 32 (8, 16, 32 channels).
+
+    The pyramid's wiring does not depend on the backbone, so the FPN and whole-model checks use this to stay
+    fast; its different channel counts also reveal which map each convolution was applied to.
+    """
+    inputs = keras.Input(shape=(None, None, 3))
+    features, x = [], inputs
+    for index, (filters, strides) in enumerate(zip(SMALL_BACKBONE_CHANNELS, (8, 2, 2))):
+        x = keras.layers.Conv2D(
+            filters, 3, strides=strides, padding="same", activation="relu",
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.3, seed=index),
+            bias_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed=10 + index),
+        )(x)
+        features.append(x)
+    return keras.Model(inputs, features, name="small_test_backbone")

@@ -11,7 +11,7 @@ import pytest
 
 import tests
 from course import keras, tf
-from course_checks.architecture import small_backbone
+from course_checks.harness import small_backbone
 from retinanet.anchors import ANCHOR_SCALES, ANCHOR_SIZES, ASPECT_RATIOS, PYRAMID_LEVELS, anchors_per_level
 from retinanet.anchors import generate_anchors as reference_anchors
 from retinanet.boxes import decode as reference_decode

@@ -14,7 +14,7 @@ import pytest
 
 import tests
 from course import keras, tf
-from course_checks import anchors, architecture, focal_loss, training
+from course_checks import backbone, decode, focal_loss, iou, model
 from course_checks.harness import CAUSES, PAPER
 from retinanet.boxes import iou as iou_reference
 from retinanet.heads import build_head, prior_bias
@@ -24,9 +24,8 @@ def snippets(text):
     return re.findall(r"`([^`]+)`", text)
 
 
-@pytest.mark.parametrize("cause", [architecture.MODEL_PRIOR_MISSING, architecture.MODEL_PRIOR_SIGN,
-                                   architecture.MODEL_PRIOR_LOG_PI, architecture.MODEL_PRIOR_IS_PI,
-                                   architecture.MODEL_PRIOR_WRONG], ids=lambda cause: cause.key)
+@pytest.mark.parametrize("cause", [model.MODEL_PRIOR_MISSING, model.MODEL_PRIOR_SIGN, model.MODEL_PRIOR_LOG_PI,
+                                   model.MODEL_PRIOR_IS_PI, model.MODEL_PRIOR_WRONG], ids=lambda cause: cause.key)
 def test_prior_bias_hint_works_in_the_notebooks_init(cause):
     """Copied into RetinaNet.__init__ of the stage-1 notebook, the hint gives the classification head the prior."""
     code = snippets(cause.text(found=0.0))
@@ -40,14 +39,14 @@ def test_prior_bias_hint_works_in_the_notebooks_init(cause):
 
 
 def test_combined_nms_hint_is_a_real_keyword():
-    (code,) = snippets(training.DECODE_UNIT_CLIP.text(what="decode_detections(...)"))
+    (code,) = snippets(decode.DECODE_UNIT_CLIP.text(what="decode_detections(...)"))
     call = code.replace("...", "boxes, scores")
     assert call.startswith("tf.image.combined_non_max_suppression(") and "clip_boxes=False" in call
     inspect.signature(tf.image.combined_non_max_suppression).bind(None, None, 1, 1, clip_boxes=False)
 
 
 def test_divide_no_nan_hint_gives_zero_for_two_empty_boxes():
-    (code,) = snippets(anchors.IOU_EMPTY_BOXES.text(what="iou", box_a="[5, 5, 5, 5]", box_b="[5, 5, 5, 5]"))
+    (code,) = snippets(iou.IOU_EMPTY_BOXES.text(what="iou", box_a="[5, 5, 5, 5]", box_b="[5, 5, 5, 5]"))
     value = eval(code, {"tf": tf, "intersection": tf.zeros(3), "union": tf.zeros(3)})
     assert np.array_equal(np.asarray(value), np.zeros(3))
 
@@ -61,15 +60,15 @@ def test_cross_entropy_hint_is_exact_at_large_logits(cause):
 
 
 def test_layer_output_hint_names_the_layer():
-    (code,) = snippets(architecture.BACKBONE_LAYER_INPUT.text(index=1, level=3, expected="conv3_block4_out",
-                                                     found="conv3_block4_add"))
+    (code,) = snippets(backbone.BACKBONE_LAYER_INPUT.text(index=1, level=3, expected="conv3_block4_out",
+                                                          found="conv3_block4_add"))
     resnet = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(128, 128, 3))
     output = eval(code, {"resnet": resnet})
     assert output is resnet.get_layer("conv3_block4_out").output
 
 
 def test_batch_size_hint_reads_the_batch():
-    (code,) = snippets(architecture.MODEL_BATCH_HARD_CODED.text(batch=2, expected=(2, 9, 7), found=(1, 18, 7)))
+    (code,) = snippets(model.MODEL_BATCH_HARD_CODED.text(batch=2, expected=(2, 9, 7), found=(1, 18, 7)))
     namespace = {"tf": tf, "image": tf.zeros((2, 64, 64, 3))}
     exec(code, namespace)
     assert int(namespace["batch_size"]) == 2
@@ -100,7 +99,7 @@ def test_every_cause_key_names_its_module():
 
 def test_iou_report_shows_two_different_numbers_for_a_small_difference():
     """The fallback names the pair that differs most, with enough digits that the two values read differently."""
-    boxes_a, boxes_b = anchors._iou_case()
+    boxes_a, boxes_b = iou._iou_case()
     reference = np.asarray(iou_reference(boxes_a, boxes_b))
 
     def nearly(a, b):
@@ -112,7 +111,7 @@ def test_iou_report_shows_two_different_numbers_for_a_small_difference():
         tests.TEST_IOU(nearly)
     found = re.search(r"should be (\S+), found (\S+);", str(failure.value))
     assert failure.value.cause == "iou.differs" and found and found.group(1) != found.group(2)
-    assert anchors._box(boxes_a[3]) in str(failure.value) and anchors._box(boxes_b[4]) in str(failure.value)
+    assert iou._box(boxes_a[3]) in str(failure.value) and iou._box(boxes_b[4]) in str(failure.value)
 
 
 def test_crash_reports_carry_tensorflows_message_without_its_decorations():

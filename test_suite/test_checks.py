@@ -12,9 +12,8 @@ import pytest
 
 import course_checks
 import tests
-from course_checks import architecture
-from course_checks.architecture import small_backbone
-from course_checks.harness import images
+from course_checks import backbone
+from course_checks.harness import images, small_backbone
 from retinanet import fpn, heads, model
 from retinanet.backbone import get_backbone
 
@@ -74,7 +73,7 @@ def test_full_size_retinanet_passes(capsys):
 
 def test_resnet50_parameter_count_is_the_reference_backbones():
     """TEST_BACKBONE_MODEL compares with this number instead of building a second ResNet50."""
-    assert architecture.RESNET50_PARAMETERS == get_backbone(weights=None).count_params()
+    assert backbone.RESNET50_PARAMETERS == get_backbone(weights=None).count_params()
 
 
 def test_resnet_is_the_whole_model_check_under_its_design_name(capsys):

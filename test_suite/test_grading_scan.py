@@ -21,7 +21,7 @@ from autograder.scan import scan_notebook, scan_source
     ("TEST_FPN.__wrapped__.__code__ = (lambda layer: None).__code__", "tampering"),
     ("%time TEST_FPN = lambda layer: None", "tampering"),
     ("import tests\ntests.TEST_HEAD_MODEL = print", "tampering"),
-    ("import course_checks.architecture as checks\nchecks.TEST_FPN = print", "tampering"),
+    ("import course_checks.fpn as checks\nchecks.TEST_FPN = print", "tampering"),
     ("del TEST_RESNET", "tampering"),
     ("import sys\nsys.modules['tests'].TEST_FPN = None", "tampering"),
     ("globals()['TEST_' + 'FPN'] = print", "tampering"),

@@ -2,7 +2,7 @@
 from course import tf
 from retinanet.model import RetinaNet as Reference
 
-from course_checks.architecture import small_backbone
+from course_checks.harness import small_backbone
 
 CHECK, CAUSE, KEYWORD = "TEST_RETINANET", "model.output_shape", "the output should have shape"
 

@@ -3,7 +3,7 @@ from course import keras, tf
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference
 
-from course_checks.architecture import small_backbone
+from course_checks.harness import small_backbone
 
 CHECK, CAUSE, KEYWORD = "TEST_RETINANET", "model.heads_built_in_call", "changes from one call to the next"
 

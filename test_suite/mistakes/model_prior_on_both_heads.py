@@ -6,7 +6,7 @@ from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import build_head
 from retinanet.model import RetinaNet as Reference
 
-from course_checks.architecture import small_backbone
+from course_checks.harness import small_backbone
 
 CHECK, CAUSE, KEYWORD = "TEST_RETINANET", "model.box_bias", "only the classification head"
 

@@ -1,9 +1,7 @@
-"""Stage 4, training and inference: ``detection_loss`` and ``decode_detections``.
+"""Stage 4, exercise 2, inference: ``decode_detections(predictions, image_height, image_width)`` (TEST_DECODE).
 
-Lin et al., Sec. 4.1: the classification loss is the focal loss summed over all non-ignored anchors and
-classes, the box loss smooth L1 over the positive anchors, each divided by the number of positive anchors
-("Focal Loss"). At inference, scores are per-class sigmoids; on each level the top 1,000 anchor–class pairs
-scoring above 0.05 are decoded, and class-wise NMS at IoU 0.5 keeps the best 100 ("Inference").
+Lin et al., Sec. 4.1, "Inference": scores are per-class sigmoids; on each level the top 1,000 anchor–class
+pairs scoring above 0.05 are decoded, and class-wise NMS at IoU 0.5 keeps the best 100.
 """
 
 import math
@@ -13,160 +11,12 @@ import numpy as np
 from retinanet._tf import tf
 from retinanet.anchors import ANCHORS_PER_LOCATION, anchors_per_level, generate_anchors
 from retinanet.boxes import decode, encode
-from retinanet.losses import detection_loss_terms, sigmoid_focal_loss, smooth_l1_loss
-from retinanet.matching import BACKGROUND, IGNORE
 from retinanet.postprocess import (MAX_DETECTIONS, NMS_IOU_THRESHOLD, SCORE_THRESHOLD, TOP_K_PER_LEVEL,
                                    decode_detections as reference_decode, top_candidates)
 
 from course_checks.harness import (Cause, Variant, as_array, call_learner, check, close, describe, expect, fail,
-                                   first_match, passed, random_generator)
+                                   first_match, passed)
 
-# --------------------------------------------------------------------------------------------------
-# Exercise 1: the detection loss
-# --------------------------------------------------------------------------------------------------
-
-LOSS_RETURNS = Cause(
-    "loss.returns", "{what} should return (classification_loss, box_loss), found {found}.")
-LOSS_SHAPES = Cause(
-    "loss.shapes",
-    "{what} should return one value per image, shapes (2,) and (2,), found {classification} and {box}; sum over "
-    "anchors (and classes), not over the batch.")
-LOSS_NOT_FINITE = Cause(
-    "loss.not_finite",
-    "{what} is not finite for an image without positive anchors; divide by max(number of positives, 1).")
-LOSS_MEAN = Cause(
-    "loss.mean",
-    "{what}: the losses are divided by the number of anchors; the paper divides each sum by the number of "
-    "positive anchors (at least 1).")
-LOSS_IGNORED_COUNTED = Cause(
-    "loss.ignored_counted",
-    "{what}: ignored anchors (label {ignore}) contribute to the classification loss as background; leave them "
-    "out of it.")
-LOSS_BOX_ON_NON_POSITIVES = Cause(
-    "loss.box_on_non_positives",
-    "{what}: the box loss covers the background anchors too; only positive anchors have box targets.")
-LOSS_BOX_ON_ALL = Cause(
-    "loss.box_on_all",
-    "{what}: the box loss covers every anchor, ignored ones included; only positive anchors have box targets.")
-LOSS_UNNORMALISED = Cause(
-    "loss.unnormalised",
-    "{what}: the sums are not normalised; divide each image's sums by its number of positive anchors (at "
-    "least 1).")
-LOSS_NORMALISER_COUNTS_IGNORED = Cause(
-    "loss.normaliser_counts_ignored",
-    "{what}: the normaliser counts the ignored anchors too; divide by the number of positive anchors only "
-    "(labels ≥ 0).")
-LOSS_BATCH_NORMALISER = Cause(
-    "loss.batch_normaliser",
-    "{what}: every image is divided by the positives of the whole batch; divide each image's sums by its own "
-    "number of positive anchors (sum over the anchor axis, -1).")
-LOSS_CLASS_ZERO = Cause(
-    "loss.class_zero",
-    "{what}: anchors of class 0 are treated as background; class 0 is a real class — positive anchors are "
-    "those with labels ≥ 0 (background is {background}).")
-LOSS_ONLY_POSITIVES_CLASSIFIED = Cause(
-    "loss.only_positives_classified",
-    "{what}: the classification loss covers only positive anchors; background anchors count too (all-zero "
-    "targets) — only ignored anchors are left out.")
-LOSS_BOX_MEAN = Cause(
-    "loss.box_mean",
-    "{what}: the box loss averages the 4 deltas of an anchor; sum smooth L1 over them (axis -1).")
-LOSS_CLASSIFICATION_DIFFERS = Cause(
-    "loss.classification_differs",
-    "{what}: the classification loss is {found}, expected {expected}; sum the focal loss of non-ignored "
-    "anchors over the one-hot labels (background = all zeros) using the logits predictions[..., 4:].")
-LOSS_BOX_DIFFERS = Cause(
-    "loss.box_differs",
-    "{what}: the box loss is {found}, expected {expected}; sum smooth L1 of predictions[..., :4] against "
-    "targets[..., :4] over the positive anchors.")
-
-
-def loss_case():
-    """Two images × 40 anchors, 3 classes: positives (class 0 among them), background and ignored anchors;
-    the second image has no positive anchor."""
-    rng = random_generator(6)
-    num_anchors, num_classes = 40, 3
-    labels = np.full((2, num_anchors), BACKGROUND, np.float32)
-    labels[0, [1, 5, 9, 20]] = [0, 2, 1, 2]
-    labels[0, [2, 3, 30]] = IGNORE
-    labels[1, [4, 7]] = IGNORE
-    box_targets = rng.normal(0, 1, size=(2, num_anchors, 4)).astype(np.float32)
-    box_targets[labels < 0] = 0.0
-    targets = np.concatenate([box_targets, labels[..., None]], axis=-1)
-    predictions = rng.normal(0, 2, size=(2, num_anchors, 4 + num_classes)).astype(np.float32)
-    return targets, predictions, num_classes
-
-
-def _loss_with(targets, predictions, num_classes, *, positive=lambda labels: labels >= 0, classified="counted",
-               normaliser="positives", box_over="positives", box_reduce=np.sum):
-    """Per-image (classification, box) losses with optional mistakes, from the reference's element-wise losses."""
-    labels = targets[..., 4]
-    is_positive, ignored = positive(labels), labels == IGNORE
-    one_hot = np.eye(num_classes)[np.where(is_positive, labels, 0).astype(int)] * is_positive[..., None]
-    focal = np.asarray(sigmoid_focal_loss(one_hot, predictions[..., 4:]), np.float64).sum(-1)
-    smooth = box_reduce(np.asarray(smooth_l1_loss(targets[..., :4], predictions[..., :4]), np.float64), axis=-1)
-    weights = {"counted": ~ignored, "all": np.ones_like(ignored), "positives": is_positive}[classified]
-    box_mask = {"positives": is_positive, "non_ignored": ~ignored, "all": np.ones_like(ignored)}[box_over]
-    counts = {
-        "positives": np.maximum(is_positive.sum(-1), 1),
-        "anchors": np.full(len(labels), labels.shape[-1]),
-        "none": np.ones(len(labels)),
-        "not_background": np.maximum((labels != BACKGROUND).sum(-1), 1),
-        "batch": np.full(len(labels), max(is_positive.sum(), 1)),
-    }[normaliser]
-    return (focal * weights).sum(-1) / counts, (smooth * box_mask).sum(-1) / counts
-
-
-LOSS_VARIANTS = (
-    Variant(LOSS_MEAN, lambda *case: _loss_with(*case, normaliser="anchors")),
-    Variant(LOSS_IGNORED_COUNTED, lambda *case: _loss_with(*case, classified="all")),
-    Variant(LOSS_BOX_ON_NON_POSITIVES, lambda *case: _loss_with(*case, box_over="non_ignored")),
-    Variant(LOSS_BOX_ON_ALL, lambda *case: _loss_with(*case, box_over="all")),
-    Variant(LOSS_UNNORMALISED, lambda *case: _loss_with(*case, normaliser="none")),
-    Variant(LOSS_NORMALISER_COUNTS_IGNORED, lambda *case: _loss_with(*case, normaliser="not_background")),
-    Variant(LOSS_BATCH_NORMALISER, lambda *case: _loss_with(*case, normaliser="batch")),
-    Variant(LOSS_CLASS_ZERO, lambda *case: _loss_with(*case, positive=lambda labels: labels > 0)),
-    Variant(LOSS_ONLY_POSITIVES_CLASSIFIED, lambda *case: _loss_with(*case, classified="positives")),
-    Variant(LOSS_BOX_MEAN, lambda *case: _loss_with(*case, box_reduce=np.mean)),
-)
-"""The paper's loss with one mistake made, tried in this order."""
-
-
-def _losses_match(found, expected):
-    return close(found[0], expected[0], rtol=1e-3) and close(found[1], expected[1], rtol=1e-3)
-
-
-def _rounded(values):
-    return str(np.round(values, 3).tolist())
-
-
-@check
-def TEST_DETECTION_LOSS(detection_loss):
-    """``detection_loss(targets, predictions, num_classes)`` → per-image (classification, box) losses."""
-    __tracebackhide__ = True  # noqa: F841
-    targets, predictions, num_classes = loss_case()
-    what = f"detection_loss(targets, predictions, num_classes={num_classes})"
-    result = call_learner(what, detection_loss, targets, predictions, num_classes)
-    expect(isinstance(result, (tuple, list)) and len(result) == 2, LOSS_RETURNS, what=what, found=describe(result))
-    found = (as_array(result[0], "the classification loss"), as_array(result[1], "the box loss"))
-    expect(found[0].shape == (2,) and found[1].shape == (2,), LOSS_SHAPES, what=what, classification=found[0].shape,
-           box=found[1].shape)
-    expect(np.all(np.isfinite(found[0])) and np.all(np.isfinite(found[1])), LOSS_NOT_FINITE, what=what)
-    expected = tuple(np.asarray(x, np.float64) for x in detection_loss_terms(targets, predictions, num_classes))
-    if not _losses_match(found, expected):
-        variant = first_match(found, LOSS_VARIANTS, _losses_match, targets, predictions, num_classes)
-        if variant is not None:
-            fail(variant.cause, what=what)
-        part, cause = (0, LOSS_CLASSIFICATION_DIFFERS) if not close(found[0], expected[0], rtol=1e-3) else \
-            (1, LOSS_BOX_DIFFERS)
-        fail(cause, what=what, found=_rounded(found[part]), expected=_rounded(expected[part]))
-    passed("TEST_DETECTION_LOSS passed: focal loss over non-ignored anchors + smooth L1 over positives, each "
-           "divided by the image's number of positive anchors.")
-
-
-# --------------------------------------------------------------------------------------------------
-# Exercise 2: inference
-# --------------------------------------------------------------------------------------------------
 
 DECODE_IMAGE = (64, 96)
 """Height and width of the check's images: not square, so that clipping x to the height shows."""
@@ -417,7 +267,6 @@ def _without_deltas(predictions):
 
 def _detections(result, what):
     """``(boxes, scores, classes, num_detections)`` as NumPy arrays from a Detections-like result."""
-    __tracebackhide__ = True  # noqa: F841
     names = ("boxes", "scores", "classes", "num_detections")
     if all(hasattr(result, name) for name in names):
         parts = tuple(getattr(result, name) for name in names)
@@ -447,7 +296,6 @@ def _same_detections(found, expected):
 
 
 def _check_shapes(parts, batch, max_detections, what):
-    __tracebackhide__ = True  # noqa: F841
     boxes, scores, classes, counts = parts
     expected = [(batch, max_detections, 4), (batch, max_detections), (batch, max_detections), (batch,)]
     found = [part.shape for part in parts]
@@ -466,7 +314,6 @@ def _few(values, limit=8):
 
 
 def _report_difference(found, expected, what):
-    __tracebackhide__ = True  # noqa: F841
     for image, (f, e) in enumerate(zip(_per_image(found), _per_image(expected))):
         if len(f[1]) != len(e[1]) or not np.array_equal(f[2], e[2]):
             fail(DECODE_COUNT_DIFFERS, what=what, image=image, expected=len(e[1]), classes=_few(e[2]),
@@ -480,7 +327,6 @@ def _report_difference(found, expected, what):
 
 
 def _check_main_case(decode_detections, height, width, predictions):
-    __tracebackhide__ = True  # noqa: F841
     what = f"decode_detections(predictions, {height}, {width})"
     found = _detections(call_learner(what, decode_detections, predictions, height, width), what)
     _check_shapes(found, len(predictions), MAX_DETECTIONS, what)
@@ -497,7 +343,6 @@ def _check_main_case(decode_detections, height, width, predictions):
 
 
 def _check_top_k(decode_detections, height, width, top_k_case):
-    __tracebackhide__ = True  # noqa: F841
     what = f"decode_detections(predictions, {height}, {width}, top_k_per_level=2)"
     found = _detections(call_learner(what, decode_detections, top_k_case, height, width, top_k_per_level=2), what)
     expected = _reference_detections(top_k_case, height, width, top_k_per_level=2)
@@ -515,7 +360,6 @@ def _check_top_k(decode_detections, height, width, top_k_case):
 @check
 def TEST_DECODE(decode_detections):
     """Inference: sigmoid scores, 0.05 threshold, top-k per level, decoding, clipping and class-wise NMS."""
-    __tracebackhide__ = True  # noqa: F841
     height, width, predictions, top_k_case = decode_case()
     _check_main_case(decode_detections, height, width, predictions)
     _check_top_k(decode_detections, height, width, top_k_case)

@@ -1,0 +1,184 @@
+"""Stage 3, exercise 3, matching: ``match_anchors(anchors, gt_boxes)`` (TEST_MATCHING).
+
+Lin et al., Sec. 4, "Anchors": an anchor is positive at IoU ≥ 0.5 with its best ground-truth box, background
+below 0.4, ignored in between; as in the paper's code (Detectron), each box also makes positive the anchors
+that overlap it most, which keep their own best box.
+"""
+
+import numpy as np
+
+from retinanet.boxes import iou as reference_iou
+from retinanet.matching import NEGATIVE_IOU, POSITIVE_IOU, match_anchors as reference_match
+
+from course_checks.harness import Cause, as_array, call_learner, check, describe, expect, fail, passed
+
+
+MATCHING_RETURNS = Cause(
+    "matching.returns",
+    "{what} should return three things (matched_index, positive, ignored), found {found}.")
+MATCHING_SHAPES = Cause(
+    "matching.shapes",
+    "{what} should return three vectors with one entry per anchor, shape {expected}, found {found}.")
+MATCHING_NO_OVERLAP_CLAIMS = Cause(
+    "matching.no_overlap_claims",
+    "Box {box} overlaps no anchor (IoU 0 with all of them), yet anchor {anchor}, which overlaps no box, is "
+    "positive: only a box whose best IoU is above 0 makes its best anchors positive.")
+MATCHING_BOTH = Cause(
+    "matching.both",
+    "Anchor {anchor} is both positive and ignored; an ignored anchor is one that is neither positive nor "
+    "background.")
+MATCHING_THRESHOLDS = Cause(
+    "matching.thresholds",
+    "An anchor with a best IoU of {iou:.2f} should be {expected}, found {found}; the rule is IoU ≥ "
+    "{positive_iou} → positive, IoU < {negative_iou} → background, and anchors in [{negative_iou}, "
+    "{positive_iou}) are ignored (check the thresholds).")
+MATCHING_STRICT_POSITIVE = Cause(
+    "matching.strict_positive",
+    "An anchor with a best IoU of exactly {positive_iou} should be positive, found {found}: positive means "
+    "IoU ≥ {positive_iou} (≥ vs >).")
+MATCHING_STRICT_NEGATIVE = Cause(
+    "matching.strict_negative",
+    "An anchor with a best IoU of exactly {negative_iou} should be ignored, found {found}: background means "
+    "IoU < {negative_iou} (< vs ≤).")
+MATCHING_NO_LOW_QUALITY = Cause(
+    "matching.no_low_quality",
+    "Anchor {anchor} is the best anchor of a small ground-truth box but has only an IoU of {iou:.2f}; it "
+    "should be positive, found {found}: every ground-truth box makes its best-overlapping anchor positive "
+    "(low-quality match), so no object is left without an anchor.")
+MATCHING_TIES = Cause(
+    "matching.ties",
+    "Anchors {tied} tie for box {box}'s best IoU ({iou:.2f}), so all of them are positive, but anchor "
+    "{anchor} is {found}: a box makes positive every anchor whose IoU equals its best (compare with the "
+    "column's maximum, not argmax, which picks one).")
+MATCHING_FORCED_IN_BAND = Cause(
+    "matching.forced_in_band",
+    "Anchor {anchor} is box {box}'s best anchor with an IoU of {iou:.2f}, inside the ignored band; it should "
+    "be positive and not ignored, found {found}: a box's best anchors are positive whatever their IoU, and "
+    "a positive anchor is never ignored.")
+MATCHING_REASSIGNED = Cause(
+    "matching.reassigned",
+    "Anchor {anchor} is matched to box {found}, which claims it as its best anchor, but the anchor overlaps "
+    "box {expected} more (IoU {own:.2f} vs {claimed:.2f}): matched_index is the argmax of the anchor's own "
+    "IoU row, also for claimed anchors (as in the paper's Detectron code and torchvision).")
+MATCHING_WRONG_BOX = Cause(
+    "matching.wrong_box",
+    "Positive anchor {anchor} is matched to box {found}, but its highest IoU is with box {expected}; "
+    "matched_index[i] is the argmax of anchor i's IoU row (axis 1).")
+MATCHING_EMPTY = Cause(
+    "matching.empty",
+    "With no ground-truth boxes every anchor should be background (no positive, no ignored anchor), found "
+    "{found}.")
+
+
+def matching_case():
+    """Anchors around the 0.4 / 0.5 thresholds of box 0 and the low-quality cases of boxes 1–5.
+
+    Box 1: two anchors tie for its best IoU (0.16). Box 2: its best anchor sits inside the ignored band
+    (IoU 0.45). Boxes 3 and 4: anchor 12 is box 3 itself (IoU 1) and box 4's best anchor (IoU 1/3). Box 5
+    overlaps no anchor. Anchor 0 overlaps nothing, so that argmax of an all-zero column lands on it.
+    """
+    gt_boxes = np.array([[0, 0, 10, 10], [100, 100, 104, 104], [200, 0, 210, 10], [300, 0, 310, 10],
+                         [300, 0, 330, 10], [500, 500, 510, 510]], np.float32)
+    anchors = np.array([
+        [50, 50, 60, 60],      # 0: IoU 0                → background
+        [0, 0, 10, 10],        # 1: IoU 1 with box 0     → positive
+        [0, 0, 10, 5],         # 2: IoU 0.5 exactly      → positive
+        [0, 0, 10, 4.5],       # 3: IoU 0.45             → ignored
+        [0, 0, 10, 4],         # 4: IoU 0.4 exactly      → ignored
+        [0, 0, 10, 3.9],       # 5: IoU 0.39             → background
+        [0, 0, 10, 6],         # 6: IoU 0.6              → positive
+        [100, 100, 110, 110],  # 7: IoU 0.16 with box 1, tied best → positive
+        [94, 94, 104, 104],    # 8: IoU 0.16 with box 1, tied best → positive
+        [98, 98, 110, 110],    # 9: IoU 0.11 with box 1  → background
+        [200, 0, 210, 4.5],    # 10: IoU 0.45, box 2's best → positive, not ignored
+        [200, 0, 210, 3],      # 11: IoU 0.3 with box 2  → background
+        [300, 0, 310, 10],     # 12: IoU 1 with box 3, box 4's best (1/3) → positive, matched to box 3
+    ], np.float32)
+    return anchors, gt_boxes
+
+
+def _label(positive, ignored):
+    if positive and ignored:
+        return "both positive and ignored"
+    return "positive" if positive else "ignored" if ignored else "background"
+
+
+def _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored):
+    """The cause of a wrong label, by the rule that the wrong anchor tests (most basic rule first)."""
+    overlaps = np.asarray(reference_iou(anchors, gt_boxes))
+    best = overlaps.max(axis=1)
+    box_best = overlaps.max(axis=0)
+    claimed = (overlaps == box_best) & (box_best > 0)  # (anchor, box): the box's best anchors, ties included
+    forced = claimed.any(axis=1) & (best < POSITIVE_IOU)  # positive only because a box claims it
+    at_threshold = np.isclose(best, POSITIVE_IOU, atol=1e-6) | np.isclose(best, NEGATIVE_IOU, atol=1e-6)
+    found = [_label(p, i) for p, i in zip(positive, ignored)]
+    wrong = [i for i in range(len(anchors)) if (positive[i], ignored[i]) != (ref_positive[i], ref_ignored[i])]
+
+    for i in wrong:
+        if best[i] == 0 and positive[i]:
+            fail(MATCHING_NO_OVERLAP_CLAIMS, box=int(np.flatnonzero(box_best <= 0)[0]), anchor=i)
+    for i in wrong:
+        if positive[i] and ignored[i] and not forced[i]:
+            fail(MATCHING_BOTH, anchor=i)
+    for i in wrong:
+        if not forced[i] and not at_threshold[i]:
+            fail(MATCHING_THRESHOLDS, iou=best[i], expected=_label(ref_positive[i], ref_ignored[i]), found=found[i])
+    for i in wrong:
+        if not forced[i]:
+            positive_edge = np.isclose(best[i], POSITIVE_IOU, atol=1e-6)
+            fail(MATCHING_STRICT_POSITIVE if positive_edge else MATCHING_STRICT_NEGATIVE, found=found[i])
+    for i in wrong:
+        box = int(np.flatnonzero(claimed[i])[0])
+        details = dict(anchor=i, box=box, iou=best[i], found=found[i])
+        if best[i] >= NEGATIVE_IOU:
+            fail(MATCHING_FORCED_IN_BAND, **details)
+        tied = np.flatnonzero(claimed[:, box])
+        if len(tied) > 1 and positive[tied].any():
+            fail(MATCHING_TIES, tied=" and ".join(str(t) for t in tied), **details)
+        fail(MATCHING_NO_LOW_QUALITY, **details)
+
+
+def _diagnose_matched_boxes(matched, positive, anchors, gt_boxes):
+    overlaps = np.asarray(reference_iou(anchors, gt_boxes))
+    box_best = overlaps.max(axis=0)
+    for i in np.flatnonzero(positive):
+        row = overlaps[i]
+        found = int(matched[i])
+        if 0 <= found < len(row) and row[found] == row.max():
+            continue
+        expected = int(row.argmax())
+        if 0 <= found < len(row) and row[found] == box_best[found]:
+            fail(MATCHING_REASSIGNED, anchor=i, found=found, expected=expected, own=row[expected],
+                 claimed=row[found])
+        fail(MATCHING_WRONG_BOX, anchor=i, found=found, expected=expected)
+
+
+def _vectors(result, what):
+    expect(isinstance(result, (tuple, list)) and len(result) == 3, MATCHING_RETURNS, what=what, found=describe(result))
+    matched = as_array(result[0], "matched_index")
+    positive = as_array(result[1], "positive").astype(bool)
+    ignored = as_array(result[2], "ignored").astype(bool)
+    return matched, positive, ignored
+
+
+@check
+def TEST_MATCHING(match_anchors):
+    """``match_anchors(anchors, gt_boxes)`` → (matched_index, positive, ignored) with the 0.5 / 0.4 rule."""
+    anchors, gt_boxes = matching_case()
+    what = "match_anchors(anchors, gt_boxes)"
+    matched, positive, ignored = _vectors(call_learner(what, match_anchors, anchors, gt_boxes), what)
+    _, ref_positive, ref_ignored = (np.asarray(x) for x in reference_match(anchors, gt_boxes))
+    shapes = (matched.shape, positive.shape, ignored.shape)
+    expect(all(shape == ref_positive.shape for shape in shapes), MATCHING_SHAPES, what=what,
+           expected=ref_positive.shape, found=", ".join(str(shape) for shape in shapes))
+    if not (np.array_equal(positive, ref_positive) and np.array_equal(ignored, ref_ignored)):
+        _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored)
+    _diagnose_matched_boxes(matched, positive, anchors, gt_boxes)
+
+    empty_what = f"{what} with no ground-truth boxes"
+    _, positive, ignored = _vectors(call_learner(empty_what, match_anchors, anchors, np.zeros((0, 4), np.float32)),
+                                    empty_what)
+    expect(not positive.any() and not ignored.any(), MATCHING_EMPTY,
+           found=f"{int(positive.sum())} positive and {int(ignored.sum())} ignored")
+    passed(f"TEST_MATCHING passed: IoU ≥ {POSITIVE_IOU:g} positive, < {NEGATIVE_IOU:g} background, ignored between; "
+           "every box's best anchors (ties included) positive and matched to their own best box.")
