@@ -108,7 +108,7 @@ def evaluate(run_dir, annotations, images, output=None, batch_size=16):
     dataset = load_coco(annotations, images)
     if dataset.class_names != config.class_names:
         raise RunError(f"{annotations} has classes {dataset.class_names}, the model in {run_dir} was trained on "
-                         f"{config.class_names}")
+                       f"{config.class_names}")
     results = predict_dataset(detector, dataset.records, dataset.category_ids, batch_size)
     metrics = coco_evaluate(annotations, results)
     metrics.update({"annotations": os.path.abspath(annotations), "run_dir": os.path.abspath(run_dir),

@@ -34,13 +34,13 @@ RANDOM_BOXES_PER_IMAGE = 3
 INFERENCE_CLASSES = 80
 """Classes of the inference benchmark: COCO's, so that top-k and NMS see as many candidates as on COCO."""
 
-
 TRAINING_CASE = (("backbone", "size", "batch"), "precision")
 PIPELINE_CASE = (("size", "batch"), None)
 INFERENCE_CASE = (("backbone", "size"), "precision")
 """The fields of a case of ``--train``, ``--pipeline`` and ``--inference``, and the optional last one."""
 
 PRECISIONS = ("float32", "bfloat16", "float16")
+"""The precisions a case may name (float32, or mixed precision computing in bfloat16 or float16)."""
 
 
 def add_arguments(parser):
