@@ -10,6 +10,6 @@
 ``predict``           detections of a trained run drawn on image files
 ====================  =====================================================================
 
-Nothing is imported here: importing one module (``retinanet.run.predict``, say) loads only what that
-module needs, and the evaluation and drawing modules import Keras only when they load a run.
+Nothing is imported here: importing one module loads only what that module needs (``retinanet.run.predict``
+imports Keras only when it loads a run).
 """
