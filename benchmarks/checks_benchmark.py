@@ -121,7 +121,7 @@ def summary(samples):
 
 
 def main():
-    from retinanet.benchmark import cpu_model
+    from retinanet.tools.benchmark import cpu_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="fresh kernels per check (default 5)")

@@ -60,7 +60,7 @@ def train(tree, data_root, run_dir, steps, extra_flags=()):
 
 
 def main():
-    from retinanet.benchmark import cpu_model
+    from retinanet.tools.benchmark import cpu_model
 
     args = parse_arguments()
     scratch = tempfile.mkdtemp(prefix="before-after-")

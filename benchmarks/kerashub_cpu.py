@@ -7,20 +7,20 @@ for ``--repeats`` rounds, so that a change of machine load hits both. The peer i
 timed, every layer training), run by ``--peer-python``, an environment with ``keras-hub`` installed (a
 scratch copy of this project's, never its pins). This project's side times its training step as
 ``python -m retinanet train --backbone resnet50`` runs it on TensorFlow (``train_on_batch`` in a loop, see
-:func:`retinanet.train.run_steps`), 3 untimed steps and then ``--steps`` timed, in four configurations:
+:func:`retinanet.run.loop.run_steps`), 3 untimed steps and then ``--steps`` timed, in four configurations:
 
 - ``paper_scratch``: the paper's network (256-channel pyramid and subnets, as KerasHub's), every layer
   training: the like-for-like comparison;
 - ``paper_finetune``: the same network as ``train`` fine-tunes it from ImageNet weights, as the paper's
   codebase does (Detectron: batch norm frozen, the stem and stage 2 frozen;
-  :func:`retinanet.train.freeze_for_finetuning`);
+  :func:`retinanet.run.recipes.freeze_for_finetuning`);
 - ``cpu_scratch`` and ``cpu_finetune``: the same two with the CPU recipe's 64-channel pyramid and subnets
-  (:data:`retinanet.train.CPU_HEAD_CHANNELS`), what ``train --backbone resnet50`` runs on a CPU by default.
+  (:data:`retinanet.run.recipes.CPU_HEAD_CHANNELS`), what ``train --backbone resnet50`` runs on a CPU by default.
 
 The peer's script times one ``fit()`` call, which in about a third of the runs on the 2-core EPYC
 (6 of 19 on 2026-11-26) spends some 5 s outside its steps (its steps themselves take the same 0.9 s
 either way): its figure then nearly halves. The peer therefore runs inside a wrapper (``--time-peer``)
-that adds this project's benchmark clock (:class:`retinanet.benchmark.StepClock`) to its ``fit()`` and
+that adds this project's benchmark clock (:class:`retinanet.tools.benchmark.StepClock`) to its ``fit()`` and
 also reports its steady rate, from the median interval between the ends of consecutive timed steps. The
 verdicts are the ratios of the medians of this project's images/s to the peer's steady rate (the peer's
 own figure is recorded beside it). Random weights time like ImageNet weights. To say how close the
@@ -98,8 +98,8 @@ def time_our_step(configuration, steps):
     """Images/s of this project's training step (TensorFlow, ``train_on_batch`` as ``train`` runs it)."""
     os.environ["KERAS_BACKEND"] = "tensorflow"
     from retinanet._keras import keras
-    from retinanet.benchmark import random_batches
-    from retinanet.train import TrainConfig, build_detector, freeze_for_finetuning, make_optimizer, resolve_auto
+    from retinanet.run.recipes import TrainConfig, build_detector, freeze_for_finetuning, make_optimizer, resolve_auto
+    from retinanet.tools.benchmark import random_batches
 
     keras.utils.set_random_seed(0)
     recipe, weights = configuration.split("_")
@@ -126,13 +126,13 @@ def time_our_step(configuration, steps):
 
 
 def time_peer(script_and_arguments):
-    """Run the peer's script (in the peer's Python) with a :class:`~retinanet.benchmark.StepClock` on each of
+    """Run the peer's script (in the peer's Python) with a :class:`~retinanet.tools.benchmark.StepClock` on each of
     its ``fit()`` calls; print its own result with the steady rate of the last call's steps added."""
     import runpy
 
     import keras
 
-    from retinanet.benchmark import StepClock
+    from retinanet.tools.benchmark import StepClock
 
     clocks = []
     fit = keras.Model.fit
@@ -175,7 +175,7 @@ def main():
         return time_peer(args.time_peer)
     if not args.peer_python:
         sys.exit("give --peer-python: a Python with keras-hub (see ../shared/peers/README.md)")
-    from retinanet.benchmark import cpu_model
+    from retinanet.tools.benchmark import cpu_model
 
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPOSITORY}
     commands = {configuration: [sys.executable, os.path.abspath(__file__), "--ours", configuration,

@@ -15,6 +15,11 @@ One module per part of Lin et al., "Focal Loss for Dense Object Detection" (ICCV
 ====================  =====================================================================
 
 Box format at every public boundary: ``[x1, y1, x2, y2]`` in pixels.
+
+Around the paper's parts: ``detector`` (the model with its training step and inference), ``data/`` (the
+COCO reader, the input pipeline, the embedded synthetic data); ``run/`` runs it (recipes, the training
+loop, the run directory, evaluation, prediction); ``tools/`` holds the command line (``python -m
+retinanet``) and the speed benchmark.
 """
 
 import importlib

@@ -60,7 +60,7 @@ class FeaturePyramidNetwork(keras.layers.Layer):
             input size. Injecting one (a smaller network, or ImageNet-initialised ResNet50) is how the
             course tests and trains lighter variants.
         channels: of every pyramid level; the paper's :data:`FPN_CHANNELS` unless a recipe says otherwise
-            (the CPU demo's, :data:`retinanet.train.CPU_HEAD_CHANNELS`).
+            (the CPU demo's, :data:`retinanet.run.recipes.CPU_HEAD_CHANNELS`).
     """
 
     def __init__(self, backbone=None, channels=FPN_CHANNELS, **kwargs):

@@ -6,7 +6,7 @@ the ``make demo`` time budget, so the CPU default swaps in this network: the sam
 :func:`retinanet.backbone.get_backbone` (a ``Model`` from images to ``[C3, C4, C5]``), the same strides,
 ResNet's basic blocks (He et al., 2016) with batch normalisation, but far fewer channels and layers. The
 FPN and both subnets keep the paper's structure (five levels; four 3×3 convolutions per subnet); the CPU
-recipe narrows them (see :data:`retinanet.train.CPU_HEAD_CHANNELS`).
+recipe narrows them (see :data:`retinanet.run.recipes.CPU_HEAD_CHANNELS`).
 """
 
 from retinanet._keras import keras
@@ -16,8 +16,8 @@ LIGHT_STAGE_WIDTHS = (32, 64, 128, 256)
 
 BN_MOMENTUM = 0.9
 """Batch-norm moving averages follow the last ~10 batches (Keras' default 0.99: ~100), so that they keep
-up with weights that change fast in a short from-scratch training; measured on the demo at 300 steps, the
-default's lagging statistics cost a quarter of the mAP@0.5."""
+up with weights that change fast in a short from-scratch training, where the default's statistics lag
+behind and cost accuracy."""
 
 
 def _conv_bn(x, filters, strides, name, activation=True):

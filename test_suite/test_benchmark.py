@@ -3,8 +3,9 @@ a training step's steady time, not a ``fit()`` call's set-up."""
 
 import pytest
 
-from retinanet.benchmark import StepClock, benchmark_inference, benchmark_training
-from retinanet.train import CPU_HEAD_CHANNELS, FPN_CHANNELS
+from retinanet.fpn import FPN_CHANNELS
+from retinanet.run.recipes import CPU_HEAD_CHANNELS
+from retinanet.tools.benchmark import StepClock, benchmark_inference, benchmark_training
 
 
 def test_a_step_is_the_median_interval_between_step_ends():

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from retinanet.data.synthetic import make_dataset, split_paths
-from retinanet.train import TrainConfig, train
+from retinanet.run.loop import train
+from retinanet.run.recipes import TrainConfig
 
 
 @pytest.fixture(scope="module")

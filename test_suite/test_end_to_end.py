@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from retinanet.__main__ import main
 from retinanet.data.synthetic import make_dataset, split_paths
-from retinanet.evaluate import coco_evaluate, evaluate
-from retinanet.predict import predict
+from retinanet.run.evaluate import coco_evaluate, evaluate
+from retinanet.run.loop import train
+from retinanet.run.predict import predict
 from retinanet._keras import BACKEND, ops
-from retinanet.train import TrainConfig, latest_checkpoint, load_trained_model, train
+from retinanet.run.recipes import TrainConfig
+from retinanet.run.run_dir import latest_checkpoint, load_trained_model
+from retinanet.tools.cli import main
 
 SIZES = {"train": 4, "val": 1, "test": 2}
 

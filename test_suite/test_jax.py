@@ -16,7 +16,8 @@ from retinanet.data.synthetic import make_dataset, split_paths
 TRAIN_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from retinanet.train import TrainConfig, train_detector
+    from retinanet.run.loop import train_detector
+    from retinanet.run.recipes import TrainConfig
     import keras, jax
     annotations, images, run_dir, output = sys.argv[1:5]
     config = TrainConfig(annotations, images, run_dir, image_size=64, batch_size=2, steps=3, warmup_steps=1,
@@ -51,9 +52,14 @@ def finished(process, timeout=600):
 def test_tensorflow_is_never_imported():
     """The whole backend-neutral path — model, training step, decoding, evaluation — without TensorFlow."""
     import retinanet.detector  # noqa: F401
-    import retinanet.evaluate  # noqa: F401
-    import retinanet.predict  # noqa: F401
-    import retinanet.train  # noqa: F401
+    import retinanet.run.distribute  # noqa: F401
+    import retinanet.run.evaluate  # noqa: F401
+    import retinanet.run.loop  # noqa: F401
+    import retinanet.run.predict  # noqa: F401
+    import retinanet.run.progress  # noqa: F401
+    import retinanet.run.recipes  # noqa: F401
+    import retinanet.run.run_dir  # noqa: F401
+    import retinanet.tools.benchmark  # noqa: F401
 
     assert "tensorflow" not in sys.modules
 

@@ -3,7 +3,7 @@ boxes on request, and the score threshold."""
 
 import numpy as np
 
-from retinanet.predict import DRAW_OVERLAP, draw_detections, one_box_per_object
+from retinanet.run.predict import DRAW_OVERLAP, draw_detections, one_box_per_object
 
 PIXELS = np.zeros((64, 64, 3), np.uint8)
 NAMES = ["ellipse", "rectangle"]

@@ -11,11 +11,11 @@ from retinanet.losses import detection_loss_terms
 from retinanet.matching import assign_targets
 from retinanet.model import RetinaNet
 from retinanet.postprocess import decode_detections
-import retinanet.train as training
+import retinanet.run.recipes as recipes
 from retinanet.backbone import get_backbone
 from retinanet.fpn import FPN_CHANNELS
 from retinanet.heads import KERNEL_STDDEV
-from retinanet.train import (
+from retinanet.run.recipes import (
     ADAMW_LEARNING_RATE, CPU_HEAD_CHANNELS, SGD_LEARNING_RATE, TrainConfig, WarmupStepDecay, build_detector,
     dtype_policy, freeze_for_finetuning, make_optimizer, resolve_auto,
 )
@@ -118,7 +118,7 @@ def _choices(config):
 
 
 def test_the_recipes_fill_what_is_left_to_them(monkeypatch):
-    monkeypatch.setattr(training, "accelerators", lambda: [])
+    monkeypatch.setattr(recipes, "accelerators", lambda: [])
     assert _choices(resolve_auto(TrainConfig("", "", ""))) == (
         "cpu", "light", CPU_HEAD_CHANNELS, "he", "adamw", ADAMW_LEARNING_RATE)
     assert _choices(resolve_auto(TrainConfig("", "", "", recipe="paper"))) == (
@@ -127,7 +127,7 @@ def test_the_recipes_fill_what_is_left_to_them(monkeypatch):
     assert _choices(resolve_auto(overridden)) == ("cpu", "light", 128, "paper", "sgd", SGD_LEARNING_RATE)
     with pytest.raises(ValueError, match="recipe must be one of"):
         resolve_auto(TrainConfig("", "", "", recipe="fast"))
-    monkeypatch.setattr(training, "accelerators", lambda: ["gpu:0"])
+    monkeypatch.setattr(recipes, "accelerators", lambda: ["gpu:0"])
     on_gpu = resolve_auto(TrainConfig("", "", ""))
     assert on_gpu.recipe == "paper" and on_gpu.head_channels == FPN_CHANNELS and on_gpu.mixed_precision == "bfloat16"
 

@@ -19,16 +19,15 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 DRAW_SCORE_THRESHOLD = 0.5
 """Detections drawn on pictures score at least this much (evaluation keeps everything above 0.05, Sec. 4.1).
-Chosen on the validation split with the demo's run: drawn boxes (one per object, :data:`DRAW_OVERLAP`)
-reached an F1 of 0.897 at 0.5, against 0.893 at 0.4 and 0.876 at 0.6, where recall drops (a drawn box
-counts as right when it has an object's class and IoU ≥ 0.5 with it, each object counted once)."""
+Chosen on the validation split with the demo's run, where it gave the drawn boxes (one per object,
+:data:`DRAW_OVERLAP`) the best F1 among 0.4, 0.5 and 0.6; above it recall drops (a drawn box counts as
+right when it has an object's class and IoU ≥ 0.5 with it, each object counted once)."""
 
 DRAW_OVERLAP = 0.4
 """A drawn box overlapping a better-scoring drawn box of any class by more than this IoU is left out (see
 :func:`one_box_per_object`). Two objects of the embedded data never overlap more than this (one hides at
-most 40 % of another's box, which bounds their IoU by 0.4), so only second guesses go. On the demo's run,
-test split, score ≥ 0.5: 3 of 1,371 objects kept more than one box at 0.4, and 28 at the paper's NMS IoU
-of 0.5; the README's picture has none."""
+most 40 % of another's box, which bounds their IoU by 0.4), so only second guesses go; the paper's NMS IoU
+of 0.5 would keep more of them."""
 
 _PALETTE = ((255, 64, 64), (64, 200, 255), (255, 220, 0), (80, 255, 120), (255, 120, 255), (255, 160, 60),
             (160, 120, 255), (0, 255, 220))
@@ -49,13 +48,17 @@ def image_files(inputs):
     return files
 
 
+class ImageError(ValueError):
+    """An image file that cannot be read as a picture; the message names the file and the formats to pass."""
+
+
 def read_image(path):
-    """An image file as RGB ``uint8`` ``(h, w, 3)``; ``ValueError`` naming the file if it cannot be read."""
+    """An image file as RGB ``uint8`` ``(h, w, 3)``; :class:`ImageError` naming the file if it cannot be read."""
     try:
         with Image.open(path) as opened:
             return np.asarray(opened.convert("RGB"))
     except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"cannot read image {path} ({error}): pass PNG, JPEG, BMP or GIF files") from None
+        raise ImageError(f"cannot read image {path} ({error}): pass PNG, JPEG, BMP or GIF files") from None
 
 
 def detect_images(detector, images):
@@ -136,7 +139,7 @@ def predict(run_dir, inputs, output_dir, min_score=DRAW_SCORE_THRESHOLD, zoom=1,
 
     Returns the written paths.
     """
-    from retinanet.train import load_trained_model
+    from retinanet.run.run_dir import load_trained_model
 
     paths = image_files(inputs)
     images = [read_image(path) for path in paths]  # an unreadable file stops the command before the model loads
@@ -161,7 +164,7 @@ def detection_grid(pictures, output, columns=4):
 def draw_test_pictures(run_dir, paths, output_dir, grid_path, min_score=DRAW_SCORE_THRESHOLD, zoom=3):
     """The demo's pictures: each image's detections in ``output_dir`` and all of them, enlarged ``zoom``
     times, in one grid at ``grid_path``; the model is loaded and run once."""
-    from retinanet.train import load_trained_model
+    from retinanet.run.run_dir import load_trained_model
 
     detector, config = load_trained_model(run_dir)
     detections = detect_images(detector, [read_image(path) for path in paths])

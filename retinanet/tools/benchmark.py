@@ -34,28 +34,44 @@ RANDOM_BOXES_PER_IMAGE = 3
 INFERENCE_CLASSES = 80
 """Classes of the inference benchmark: COCO's, so that top-k and NMS see as many candidates as on COCO."""
 
+TRAINING_CASE = (("backbone", "size", "batch"), "precision")
+PIPELINE_CASE = (("size", "batch"), None)
+INFERENCE_CASE = (("backbone", "size"), "precision")
+"""The fields of a case of ``--train``, ``--pipeline`` and ``--inference``, and the optional last one."""
+
+PRECISIONS = ("float32", "bfloat16", "float16")
+"""The precisions a case may name (float32, or mixed precision computing in bfloat16 or float16)."""
+
 
 def add_arguments(parser):
-    parser.add_argument("--train", default=None,
+    """The ``benchmark`` command's flags; a value that cannot be used is refused as argparse refuses any."""
+    from retinanet.run.recipes import RECIPES
+    from retinanet.tools.cli import flag_type, positive_int
+
+    at_least_two = flag_type(int, lambda v: v >= 2, "a whole number of at least 2 (a step's time is the interval "
+                                                    "between two step ends)")
+    parser.add_argument("--train", default=None, type=case_list(*TRAINING_CASE),
                         help="training cases backbone:size:batch[:precision], comma-separated, or none (default on "
                              "a CPU: the light backbone at 96:8 and 128:8, resnet50 at 256:4; on an accelerator "
                              "resnet50 at 512:16 and 800:8); precision float32 or bfloat16 (default: both on an "
                              "accelerator, float32 on a CPU)")
-    from retinanet.train import RECIPES
-
     parser.add_argument("--recipe", choices=RECIPES, default="auto",
                         help="the network's pyramid and subnets as `train --recipe` makes them: paper 256 channels, "
                              "cpu 64; auto: paper on an accelerator, cpu on a CPU (default auto)")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per case, after warm-up (default 5)")
-    parser.add_argument("--warmup-steps", type=int, default=3, help="untimed steps that compile the step (default 3)")
-    parser.add_argument("--pipeline", default="96:8", help="input pipeline case size:batch, or none (default 96:8)")
-    parser.add_argument("--pipeline-batches", type=int, default=40, help="timed input-pipeline batches (default 40)")
-    parser.add_argument("--workers", type=int, default=None, help="pipeline threads (default: the CPU count)")
-    parser.add_argument("--inference", default=None,
+    parser.add_argument("--steps", type=at_least_two, default=5,
+                        help="timed training steps per case, after warm-up (default 5)")
+    parser.add_argument("--warmup-steps", type=positive_int, default=3,
+                        help="untimed steps that compile the step (default 3)")
+    parser.add_argument("--pipeline", default="96:8", type=case_list(*PIPELINE_CASE),
+                        help="input pipeline case size:batch, or none (default 96:8)")
+    parser.add_argument("--pipeline-batches", type=positive_int, default=40,
+                        help="timed input-pipeline batches (default 40)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="pipeline threads (default: the CPU count)")
+    parser.add_argument("--inference", default=None, type=case_list(*INFERENCE_CASE),
                         help="inference cases backbone:size[:precision], comma-separated, or none (default "
                              "light:512,resnet50:512 on a CPU; resnet50:512 and resnet50:800 on an accelerator, in "
                              "float32 and bfloat16)")
-    parser.add_argument("--inference-runs", type=int, default=10, help="timed inference runs (default 10)")
+    parser.add_argument("--inference-runs", type=positive_int, default=10, help="timed inference runs (default 10)")
     parser.add_argument("--data-root", default=os.path.join("data", "shapes"), help="embedded data for the pipeline")
     parser.add_argument("--output", help="JSON path (default benchmarks/<device>.json)")
 
@@ -168,8 +184,8 @@ class StepClock(keras.callbacks.Callback):
 def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, precision="float32", num_classes=4,
                        recipe="auto"):
     """Images/s of ``fit()`` on one process's devices, SGD as in the paper, data in memory; the pyramid and
-    subnets as ``recipe`` makes them (:data:`retinanet.train.RECIPES`)."""
-    from retinanet.train import TrainConfig, build_detector, dtype_policy, make_optimizer, resolve_auto
+    subnets as ``recipe`` makes them (:data:`retinanet.run.recipes.RECIPES`)."""
+    from retinanet.run.recipes import TrainConfig, build_detector, dtype_policy, make_optimizer, resolve_auto
 
     mixed_precision = "off" if precision == "float32" else precision
     config = resolve_auto(TrainConfig("", "", "", steps=100_000, optimizer="sgd", learning_rate=0.01, recipe=recipe,
@@ -228,7 +244,7 @@ def benchmark_inference(backbone, image_size, runs, score_threshold, precision="
     pyramid and subnets as ``recipe`` makes them."""
     from retinanet.detector import InferenceModel
     from retinanet.postprocess import SCORE_THRESHOLD
-    from retinanet.train import TrainConfig, build_detector, dtype_policy, resolve_auto
+    from retinanet.run.recipes import TrainConfig, build_detector, dtype_policy, resolve_auto
 
     config = resolve_auto(TrainConfig("", "", "", recipe=recipe, backbone=backbone))
     keras.utils.set_random_seed(0)
@@ -255,7 +271,10 @@ def benchmark_inference(backbone, image_size, runs, score_threshold, precision="
 
 
 def _cases(text, default, fields, optional=None):
-    """Parse ``a:b:c,...`` into tuples (``none`` → no case); an ``optional`` last field may be left out."""
+    """Parse ``a:b:c,...`` into tuples (``none`` → no case); an ``optional`` last field may be left out.
+    ``ValueError`` names the case that does not fit."""
+    from retinanet.run.recipes import BACKBONES
+
     text = text or default
     if text == "none":
         return []
@@ -267,8 +286,35 @@ def _cases(text, default, fields, optional=None):
         names = fields + ((optional,) if optional else ())
         if len(parts) != len(names):
             raise ValueError(f"expected {':'.join(names)} in {item!r}")
-        cases.append(tuple(part if name in ("backbone", "precision") else int(part) for part, name in zip(parts, names)))
+        case = []
+        for part, name in zip(parts, names):
+            if name == "backbone" and part not in BACKBONES:
+                raise ValueError(f"expected a backbone of {', '.join(BACKBONES)} in {item!r}")
+            if name == "precision" and part not in (None, *PRECISIONS):
+                raise ValueError(f"expected a precision of {', '.join(PRECISIONS)} in {item!r}")
+            if name not in ("backbone", "precision"):
+                if not part.isdigit() or int(part) < 1 or (name == "size" and int(part) % 32):
+                    requirement = "a multiple of 32" if name == "size" else "a whole number of at least 1"
+                    raise ValueError(f"expected {name} to be {requirement} in {item!r}")
+                part = int(part)
+            case.append(part)
+        cases.append(tuple(case))
     return cases
+
+
+def case_list(fields, optional=None):
+    """An argparse ``type`` that checks a ``--train``/``--pipeline``/``--inference`` value as :func:`_cases`
+    reads it, and keeps the text."""
+    import argparse
+
+    def parse(text):
+        try:
+            _cases(text, None, fields, optional)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    return parse
 
 
 def run_benchmark(args):
@@ -281,7 +327,7 @@ def run_benchmark(args):
     print(f"device: {device['summary']}; load average {os.getloadavg()[0]:.2f}", flush=True)
     default_precisions = ("bfloat16", "float32") if on_accelerator else ("float32",)
     default_train = "resnet50:512:16,resnet50:800:8" if on_accelerator else "light:96:8,light:128:8,resnet50:256:4"
-    for backbone, size, batch, precision in _cases(args.train, default_train, ("backbone", "size", "batch"), "precision"):
+    for backbone, size, batch, precision in _cases(args.train, default_train, *TRAINING_CASE):
         for precision in (precision,) if precision else default_precisions:
             row = benchmark_training(backbone, size, batch, args.steps, args.warmup_steps, precision,
                                      recipe=args.recipe)
@@ -289,14 +335,14 @@ def run_benchmark(args):
             print(f"train  {backbone:8s} {row['channels']:3d} ch {size:5d} px batch {batch:3d} {precision:8s} "
                   f"{row['seconds_per_step']:.4f} s/step {row['images_per_second']:8.1f} img/s "
                   f"(peak {row['peak_memory_mib']:.0f} MiB)", flush=True)
-    for size, batch in _cases(args.pipeline, "96:8", ("size", "batch")):
+    for size, batch in _cases(args.pipeline, "96:8", *PIPELINE_CASE):
         report["input_pipeline"] = benchmark_pipeline(args.data_root, size, batch, args.pipeline_batches,
                                                       args.workers or os.cpu_count())
         print(f"input pipeline alone: {report['input_pipeline']['images_per_second']:.1f} img/s at {size} px "
               f"({report['input_pipeline']['workers']} threads)", flush=True)
     default_inference = "resnet50:512,resnet50:800" if on_accelerator else "light:512,resnet50:512"
     report["inference"] = []
-    for backbone, size, precision in _cases(args.inference, default_inference, ("backbone", "size"), "precision"):
+    for backbone, size, precision in _cases(args.inference, default_inference, *INFERENCE_CASE):
         for precision in (precision,) if precision else default_precisions:
             for threshold in (SCORE_THRESHOLD, -1.0):
                 row = benchmark_inference(backbone, size, args.inference_runs, threshold, precision,

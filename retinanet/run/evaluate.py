@@ -102,13 +102,13 @@ def format_table(metrics):
 
 def evaluate(run_dir, annotations, images, output=None, batch_size=16):
     """Evaluate a trained run on a COCO-format dataset; writes ``output`` (JSON) and returns the metrics."""
-    from retinanet.train import load_trained_model
+    from retinanet.run.run_dir import RunError, load_trained_model
 
     detector, config = load_trained_model(run_dir)
     dataset = load_coco(annotations, images)
     if dataset.class_names != config.class_names:
-        raise ValueError(f"{annotations} has classes {dataset.class_names}, the model in {run_dir} was trained on "
-                         f"{config.class_names}")
+        raise RunError(f"{annotations} has classes {dataset.class_names}, the model in {run_dir} was trained on "
+                       f"{config.class_names}")
     results = predict_dataset(detector, dataset.records, dataset.category_ids, batch_size)
     metrics = coco_evaluate(annotations, results)
     metrics.update({"annotations": os.path.abspath(annotations), "run_dir": os.path.abspath(run_dir),
