@@ -23,7 +23,6 @@ import glob
 import json
 import os
 import re
-import statistics
 import sys
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
