@@ -105,3 +105,8 @@ lock: $(INSTALLED) $(JAX_INSTALLED)  ## Re-pin every installed package into requ
 
 clean:  ## Remove the environments and caches
 	rm -rf $(VENV) $(JAX_VENV) .pytest_cache
+
+# The results tables of README.md and docs/ from benchmarks/*.json (standard library only; --check compares).
+.PHONY: tables
+tables:  ## Regenerate the docs' results tables from benchmarks/*.json
+	$(PYTHON) benchmarks/tables.py
