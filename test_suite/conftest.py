@@ -5,12 +5,16 @@ models; everything else injects one of the tiny backbones below, which have ResN
 ``keras.Model`` from ``(batch, H, W, 3)`` images to ``[C3, C4, C5]`` at strides 8, 16, 32) and build in
 milliseconds.
 
-Two legs run the suite (``make test``): the TensorFlow leg runs every module; the JAX leg
-(``KERAS_BACKEND=jax``, an environment without TensorFlow) runs the modules in :data:`BACKEND_NEUTRAL`
-— the reference core, training, data and evaluation — and fails if anything imported TensorFlow.
+Two legs run the suite (``make test``): the TensorFlow leg and the JAX leg (``KERAS_BACKEND=jax``, an
+environment without TensorFlow, which fails if anything imported TensorFlow). A test module says which
+legs it runs on with a module-level ``pytestmark = pytest.mark.backends("tensorflow", "jax")``; without
+one it runs on TensorFlow alone (the course, the checks, the notebooks, the grader, the browser).
+``test_suite/test_layers.py`` fails when a module that needs nothing of TensorFlow lacks the mark.
 """
 
+import ast
 import pathlib
+import re
 import sys
 
 import numpy as np
@@ -18,33 +22,31 @@ import pytest
 
 from retinanet._keras import BACKEND, keras
 
-BACKEND_NEUTRAL = {
-    "test_anchors.py", "test_boxes.py", "test_matching.py", "test_losses.py", "test_nms.py", "test_postprocess.py",
-    "test_legacy_parity.py", "test_architecture.py", "test_overfit.py", "test_data.py", "test_transforms.py",
-    "test_loader.py", "test_training.py", "test_end_to_end.py", "test_config_roundtrip.py", "test_predict.py",
-    "test_benchmark.py",
-}
-"""Test modules that run on every Keras backend; the others need TensorFlow (the course, the checks,
-the notebooks, the grader, the browser, TensorFlow-only edges) — except :data:`JAX_ONLY`."""
+BACKENDS_MARK = re.compile(r"^pytestmark = pytest\.mark\.backends\((?P<names>[^)]*)\)", re.MULTILINE)
 
-JAX_ONLY = {"test_jax.py"}
-"""Test modules of the JAX leg alone (multi-device and multi-process training, no TensorFlow imported)."""
+
+def module_backends(path):
+    """The backends the test module at ``path`` runs on, read from its source: on the JAX leg a
+    TensorFlow-only module cannot even be imported, so the choice is made before collecting it."""
+    match = BACKENDS_MARK.search(pathlib.Path(path).read_text(encoding="utf-8"))
+    return set(ast.literal_eval(f"({match['names']},)")) if match else {"tensorflow"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backends(*names): the Keras backends a test module runs on "
+                            "(default: tensorflow alone); see test_suite/conftest.py")
 
 
 def pytest_ignore_collect(collection_path, config):
-    """Collect each module on the leg it belongs to."""
+    """Collect each module on the legs its ``backends`` mark names."""
     name = collection_path.name
     if not (name.startswith("test_") and name.endswith(".py")):
         return None
-    if BACKEND == "jax":
-        return name not in BACKEND_NEUTRAL | JAX_ONLY
-    return name in JAX_ONLY
+    return BACKEND not in module_backends(collection_path)
 
 
 def pytest_report_header(config):
-    if BACKEND == "tensorflow":
-        return "Keras backend: tensorflow (every module)"
-    return f"Keras backend: {BACKEND} ({len(BACKEND_NEUTRAL)} backend-neutral modules; the rest run on TensorFlow)"
+    return f"Keras backend: {BACKEND} (test modules marked backends(..., {BACKEND!r}, ...))"
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -52,6 +54,7 @@ def pytest_sessionfinish(session, exitstatus):
     if BACKEND != "tensorflow" and "tensorflow" in sys.modules:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(f"\nFAILED: TensorFlow was imported during the {BACKEND} leg", file=sys.stderr)
+
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -8,6 +8,8 @@ import pytest
 
 from retinanet.anchors import anchors_per_level, feature_map_shapes, generate_anchors
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 PAPER_SIZES = (32, 64, 128, 256, 512)
 PAPER_STRIDES = (8, 16, 32, 64, 128)
 PAPER_SCALES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))

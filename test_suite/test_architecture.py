@@ -20,6 +20,8 @@ from retinanet.backbone import BACKBONE_OUTPUT_LAYERS, ImageNetWeightsUnavailabl
 from retinanet.fpn import FeaturePyramidNetwork
 from retinanet.heads import prior_bias
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 # ---------------------------------------------------------------------------------------------- backbone
 
 

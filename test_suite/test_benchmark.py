@@ -7,6 +7,8 @@ from retinanet.fpn import FPN_CHANNELS
 from retinanet.run.recipes import CPU_HEAD_CHANNELS
 from retinanet.tools.benchmark import StepClock, benchmark_inference, benchmark_training
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 
 def test_a_step_is_the_median_interval_between_step_ends():
     clock = StepClock()

@@ -7,6 +7,8 @@ import pytest
 
 from retinanet.boxes import decode, encode, iou
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 
 @pytest.mark.parametrize(
     "box_a, box_b, expected",

@@ -14,6 +14,8 @@ from retinanet.heads import build_head, prior_bias
 from retinanet.losses import DetectionLoss
 from retinanet.model import RetinaNet
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 
 def small_backbone():
     """C3, C4, C5 at strides 8, 16, 32 from standard layers only, so that it serialises."""

@@ -11,6 +11,8 @@ from PIL import Image
 from retinanet.data import DatasetError, load_coco
 from retinanet.data.synthetic import SHAPE_CLASSES, draw_image, make_dataset, split_paths
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 SIZES = {"train": 3, "val": 1, "test": 2}
 
 

@@ -16,6 +16,8 @@ from retinanet.run.recipes import TrainConfig
 from retinanet.run.run_dir import latest_checkpoint, load_trained_model
 from retinanet.tools.cli import main
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 SIZES = {"train": 4, "val": 1, "test": 2}
 
 

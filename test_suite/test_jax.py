@@ -13,6 +13,8 @@ import pytest
 
 from retinanet.data.synthetic import make_dataset, split_paths
 
+pytestmark = pytest.mark.backends("jax")
+
 TRAIN_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np

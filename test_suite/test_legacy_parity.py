@@ -21,6 +21,8 @@ from retinanet.matching import assign_targets, match_anchors
 from retinanet.model import RetinaNet
 from retinanet.postprocess import decode_detections
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 LEGACY = np.load(pathlib.Path(__file__).parent / "fixtures" / "legacy_outputs.npz")
 MODEL_WEIGHT_SEED = 3  # as in fixtures/make_legacy_outputs.py
 IMAGES = range(6)

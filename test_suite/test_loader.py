@@ -12,6 +12,8 @@ from retinanet.data.loader import PADDING_CLASS, TrainingBatches, evaluation_bat
 from retinanet.matching import assign_targets
 from test_transforms import GREEN, RED, assert_box_on_colour, scene
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 
 @pytest.fixture
 def records(tmp_path):

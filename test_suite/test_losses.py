@@ -11,6 +11,8 @@ from backend_tools import gradient_of_sum
 from retinanet.losses import DetectionLoss, detection_loss_terms, sigmoid_focal_loss, smooth_l1_loss
 from retinanet.matching import BACKGROUND, IGNORE
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 LOGITS = np.array([-3.0, -0.5, 0.0, 0.7, 2.0, 4.0])
 
 

@@ -12,6 +12,8 @@ from retinanet.anchors import generate_anchors
 from retinanet.boxes import decode
 from retinanet.matching import BACKGROUND, IGNORE, assign_targets, match_anchors
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 # One 10×10 object of class 3 at the origin, and one small 4×4 object of class 1 far away. The anchors
 # share the object's top-left corner and grow downwards, so their IoUs are 100 / (anchor area).
 GT_BOXES = np.array([[0, 0, 10, 10], [100, 100, 104, 104]], np.float32)

@@ -8,6 +8,8 @@ from backend_tools import compiled
 from retinanet._keras import ops
 from retinanet.nms import class_wise_nms
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 
 def numpy_iou(box, boxes):
     top_left = np.maximum(box[:2], boxes[:, :2])

@@ -24,6 +24,8 @@ from retinanet.losses import DetectionLoss
 from retinanet.matching import assign_targets
 from retinanet.postprocess import decode_detections
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 SIZE = 64
 STEPS = 50
 GT_BOXES = [np.array([[4, 6, 36, 44]], np.float32), np.array([[28, 24, 60, 56]], np.float32)]

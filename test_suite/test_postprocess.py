@@ -14,6 +14,8 @@ from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import encode
 from retinanet.postprocess import decode_detections
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 SIZE = 128
 NUM_CLASSES = 3
 ANCHORS = generate_anchors(SIZE, SIZE)

@@ -2,8 +2,11 @@
 boxes on request, and the score threshold."""
 
 import numpy as np
+import pytest
 
 from retinanet.run.predict import DRAW_OVERLAP, draw_detections, one_box_per_object
+
+pytestmark = pytest.mark.backends("tensorflow", "jax")
 
 PIXELS = np.zeros((64, 64, 3), np.uint8)
 NAMES = ["ellipse", "rectangle"]

@@ -20,6 +20,8 @@ from retinanet.run.recipes import (
     dtype_policy, freeze_for_finetuning, make_optimizer, resolve_auto,
 )
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 SIZE = 64
 
 

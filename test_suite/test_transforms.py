@@ -5,6 +5,8 @@ import pytest
 
 from retinanet.data.transforms import MIN_KEPT_FRACTION, augment, horizontal_flip, resize_and_pad, scale_jitter
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 RED, GREEN = (255, 0, 0), (0, 255, 0)
 
 
