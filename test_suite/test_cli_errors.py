@@ -13,6 +13,8 @@ from retinanet.data.synthetic import make_dataset, split_paths
 from retinanet.run.loop import train
 from retinanet.run.recipes import TrainConfig
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

@@ -17,6 +17,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 README_MAX_LINES = 300
 

@@ -8,6 +8,8 @@ import tomllib
 
 import pytest
 
+pytestmark = pytest.mark.backends("tensorflow")  # the pins of the TensorFlow environment
+
 REQUIRED_PACKAGES = (
     "tensorflow", "keras", "numpy", "jupyterlab", "nbgrader", "matplotlib", "focal-loss", "pytest", "pycocotools",
 )
