@@ -32,12 +32,13 @@ def run(command, cwd):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A copy of the course (its config, checks and first assignment), released and graded with nbgrader."""
+    """A copy of the course (its config, grader, checks and first assignment), released and graded with nbgrader."""
     root = tmp_path_factory.mktemp("nbgrader-course")
     shutil.copy(os.path.join(REPOSITORY, "tests.py"), root)
-    config = os.path.join("autograder", "grading", "autograde_config.py")  # where nbgrader_config.py loads it
-    (root / config).parent.mkdir(parents=True)
-    shutil.copy(os.path.join(REPOSITORY, config), root / config)
+    # The grader, as in the repository: nbgrader_config.py loads autograder/grading/autograde_config.py, and
+    # `python -m autograder` run here finds the package in the current folder (as from the repository's root).
+    shutil.copytree(os.path.join(REPOSITORY, "autograder"), root / "autograder",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(os.path.join(REPOSITORY, "solutions", ASSIGNMENT), root / "solutions" / ASSIGNMENT)
     with open(os.path.join(REPOSITORY, "nbgrader_config.py")) as handle:
         (root / "nbgrader_config.py").write_text(handle.read() + SCHEDULE)
