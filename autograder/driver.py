@@ -22,6 +22,10 @@ worker left as untrusted data: it reads only ``results.json`` and the expected n
 files, as regular files within size limits (:mod:`autograder.intake.safefiles`), and replaces the submission's
 entries in the class gradebook, one at a time. A failure while handling one submission is recorded as
 that submission's ``grader-error``; the CSV is written whatever happens, with every student in it.
+
+:func:`grade_class` decides what to grade (the assignments and students asked for, as intake found them)
+and hands the class to a :class:`ClassRun`, which holds the run's state: its slots (one per job, each
+with its sandbox uid as root), the spare workers waiting in them, the workers in flight and the records.
 """
 
 import json
