@@ -71,12 +71,12 @@ grade: $(INSTALLED)  ## Autograde a class: SUBMISSIONS=dir GRADES=dir (see READM
 
 # nbgrader's formgrader on a grading folder (the class gradebook of `make grade`): review submissions, change
 # scores and comments. Loopback only, with a token, like `make lab`; stop with Ctrl-C twice. Every page
-# carries a Content-Security-Policy header (REVIEW_CSP in autograder/markup.py: scripts, styles and requests
+# carries a Content-Security-Policy header (REVIEW_CSP in autograder/grading/markup.py: scripts, styles and requests
 # only from the server itself, and MathJax's cdnjs; the formgrader's own inline scripts still need
-# 'unsafe-inline'); learner markup is sanitised before it reaches a page (autograder/markup.py).
+# 'unsafe-inline'); learner markup is sanitised before it reaches a page (autograder/grading/markup.py).
 review: $(INSTALLED)  ## The formgrader on a grading folder: GRADES=dir (127.0.0.1, token printed)
 	@token="$${LAB_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; \
-	settings="$$($(BIN)/python -c 'from autograder.markup import review_settings; print(review_settings())')"; \
+	settings="$$($(BIN)/python -c 'from autograder.grading.markup import review_settings; print(review_settings())')"; \
 	echo "Formgrader on $(GRADES): http://127.0.0.1:$(LAB_PORT)/formgrader?token=$$token"; \
 	cd "$(GRADES)" && JUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 exec "$(abspath $(BIN))/python" -m jupyterlab \
 		--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \

@@ -28,17 +28,17 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Autograding (sandboxed kernels, hidden tests run last and never shown, checks that cannot be rebound,
 # per-cell timeout suited to TensorFlow, TensorFlow's stderr noise ignored): one file shared with
 # `make grade`'s grading folders. Points per graded cell are in the solution notebooks' nbgrader metadata.
-load_subconfig(os.path.join(c.CourseDirectory.root, "autograder", "autograde_config.py"))  # noqa: F821
+load_subconfig(os.path.join(c.CourseDirectory.root, "autograder", "grading", "autograde_config.py"))  # noqa: F821
 
-# What a graded kernel may read besides the Python environment (autograder/sandbox.py): the reference
-# package, which notebooks 02-04 import for helpers, and the course package, which every notebook imports
-# (`from course import keras, tf`; the figures of course.widgets). The checks are judged by the grader, never
+# What a graded kernel may read besides the Python environment (autograder/sandbox/sandbox.py): the
+# reference package, which notebooks 02-04 import for helpers, and the course package, which every notebook
+# imports (`from course import keras, tf`; the figures of course.widgets). The checks are judged by the grader, never
 # in the kernel: the grader reads the course's tests.py named here, and the kernel's tests.py is
-# autograder/kernel_checks.py (TEST_* names that do nothing); course_checks is not mounted.
+# autograder/grading/kernel_checks.py (TEST_* names that do nothing); course_checks is not mounted.
 c.Sandbox.work_files = {"tests.py": os.path.join(c.CourseDirectory.root, "tests.py")}
 c.Sandbox.packages = ["retinanet", "course"]
 
-# Due dates and late policies, per assignment, in this one place (autograder/schedule.py): each submission's
+# Due dates and late policies, per assignment, in this one place (autograder/grades/schedule.py): each submission's
 # time (nbgrader collect's timestamp.txt) against its due date (plus any extension) gives its late penalty.
 # `make exercises` writes the dates into the course's gradebook; `make grade` into the class gradebook.
 # Format: {"01-architecture": "2026-12-07 23:59:00 Europe/Berlin"} and {"01-architecture": "10% per day"}

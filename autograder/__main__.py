@@ -15,12 +15,12 @@ from nbgrader.coursedir import CourseDirectory
 
 from .course import GradingError, load_config, put_environment_bin_on_path
 from .driver import grade_class
-from .export import export
-from .intake import SubmissionError
-from .layouts import LAYOUTS
-from .sandbox import Limits
-from .schedule import apply_due_dates, read_schedule
-from .shards import merge
+from .grades.export import export
+from .grades.schedule import apply_due_dates, read_schedule
+from .grades.shards import merge
+from .intake.intake import SubmissionError
+from .intake.layouts import LAYOUTS
+from .sandbox.sandbox import Limits
 
 
 def _shard(text):

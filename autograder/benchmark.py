@@ -22,7 +22,7 @@ import nbformat
 
 from .course import course_assignments
 from .driver import grade_class
-from .sandbox import Limits, describe
+from .sandbox.sandbox import Limits, describe
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

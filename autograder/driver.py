@@ -10,18 +10,22 @@ Layout of the output folder ``OUT`` (an nbgrader course folder: ``nbgrader`` com
     OUT/grades.csv, OUT/records.json           one row per submission of the class (see results.py)
     OUT/workers/<student>/<assignment>/        each submission's private course folder and logs (kept)
 
-A :class:`autograder.runtime.GradingRun` holds what the run makes outside ``OUT``: the kernels' runtime
+A :class:`autograder.sandbox.runtime.GradingRun` holds what the run makes outside ``OUT``: the kernels' runtime
 folders (``<temp>/agr-…/w<n>/``, one per worker), their cgroups and the sandbox user ids leased for the
 run; each worker's are removed as soon as the worker ends, however it ended, and the rest when the run
 ends (a run that was killed leaves them to the next run, which removes them first).
 
 Every submission (one student's one assignment) is graded by a worker process of its own
-(:mod:`autograder.worker`), one per core at a time, in a copy of a pristine gradebook, so a crash, a hang
+(:mod:`autograder.grading.worker`), one per core at a time, in a copy of a pristine gradebook, so a crash, a hang
 or hostile code can only change that submission's own copy. The main process then treats what the
 worker left as untrusted data: it reads only ``results.json`` and the expected notebook and feedback
-files, as regular files within size limits (:mod:`autograder.safefiles`), and replaces the submission's
+files, as regular files within size limits (:mod:`autograder.intake.safefiles`), and replaces the submission's
 entries in the class gradebook, one at a time. A failure while handling one submission is recorded as
 that submission's ``grader-error``; the CSV is written whatever happens, with every student in it.
+
+:func:`grade_class` decides what to grade (the assignments and students asked for, as intake found them)
+and hands the class to a :class:`ClassRun`, which holds the run's state: its slots (one per job, each
+with its sandbox uid as root), the spare workers waiting in them, the workers in flight and the records.
 """
 
 import json
@@ -42,15 +46,17 @@ from queue import Queue
 from nbgrader.api import Gradebook
 from tqdm import tqdm
 
-from . import intake, runtime, sandbox
 from .course import GradingError, course_assignments, load_config, nbgrader_api, put_environment_bin_on_path
-from .feedback import status_page
-from .gradebook import extension_seconds, store_submission
-from .export import write_grades
+from .grades.export import write_grades
+from .grades.gradebook import definition, extension_seconds, store_submission
+from .grades.schedule import apply_due_dates, read_schedule
+from .grading import worker
+from .grading.feedback import status_page
+from .intake import intake
+from .intake.safefiles import TooLarge, UnsafeFile, read_regular, write_new
 from .results import Record, Status, load_records, save_records
-from .safefiles import TooLarge, UnsafeFile, read_regular, write_new
-from .sandbox import Limits
-from .schedule import apply_due_dates, read_schedule
+from .sandbox import runtime, sandbox
+from .sandbox.sandbox import Limits
 
 MAX_RESULT_BYTES = 5 * 2**20
 MAX_AUTOGRADED_BYTES = 40 * 2**20
@@ -84,13 +90,6 @@ def _generate(root, assignments):
         with Gradebook("sqlite:///" + os.path.join(root, "gradebook.db")) as gb:
             if gb.find_assignment(assignment).max_score <= 0:
                 raise GradingError(f"Assignment {assignment!r} has no graded cells (0 points).")
-
-
-def definition(db_path):
-    """What the grading depends on in a gradebook: assignments, notebooks, graded cells and points."""
-    with Gradebook("sqlite:///" + db_path) as gb:
-        return {(a.name, n.name, c.name, c.max_score)
-                for a in gb.assignments for n in a.notebooks for c in n.grade_cells}
 
 
 def prepare(course_root, out, assignments, source, dates):
@@ -170,83 +169,6 @@ def _limit_worker_memory(limits):
     soft = int(limits.worker_memory_gb * 2**30)
     hard = max(soft, int(limits.memory_gb * 2**30))
     return lambda: resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
-
-
-_running = set()  # worker processes in flight, killed if the driver itself is interrupted
-
-
-def _start_worker(arguments, cwd, log, limits, lease_fd, **options):
-    process = subprocess.Popen([sys.executable, "-I", "-m", "autograder.worker", *arguments], cwd=cwd, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True,
-                               preexec_fn=_limit_worker_memory(limits),
-                               pass_fds=() if lease_fd is None else (lease_fd,), **options)
-    _running.add(process)
-    return process
-
-
-def start_spare(folder, checks_path, limits, lease_fd=None):
-    """A worker started before its submission is known (``autograder.worker --spare``): it loads nbgrader
-    and the course's checks (TensorFlow) while the driver prepares the class or finishes another
-    submission, then waits for :func:`run_worker` to send it a job. Its start-up log is ``folder``/spare-<pid>.log."""
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, prefix="spare-", suffix=".log", delete=False) as log:
-        return _start_worker(["--spare", checks_path], folder, log, limits, lease_fd, stdin=subprocess.PIPE)
-
-
-def stop_spare(process):
-    """Let an unused spare go (it exits when stdin closes without a job); kill it if it does not."""
-    try:
-        process.stdin.close()
-        process.wait(timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        _kill(process)
-    _running.discard(process)
-
-
-def _hand_to_spare(spare, job):
-    """Send ``job`` to a spare that is still alive; False if it is gone (a fresh worker is started instead)."""
-    if spare is None or spare.poll() is not None:
-        if spare is not None:
-            _running.discard(spare)
-        return False
-    try:
-        spare.stdin.write((json.dumps(job) + "\n").encode())
-        spare.stdin.close()
-    except OSError:
-        _kill(spare)
-        _running.discard(spare)
-        return False
-    return True
-
-
-def run_worker(root, submission, limits, uid, sandboxed, scope=None, lease_fd=None, spare=None):
-    """Run one worker within the wall time; returns the status it ended with (None: it finished).
-
-    ``scope``: where its kernels' runtime folders and cgroups go; ``lease_fd``: the lock of ``uid``'s lease,
-    which the worker holds as long as it lives (see :func:`autograder.sandbox.lease_uid`); ``spare``: a
-    worker started with that lease by :func:`start_spare`, which gets the job if it is still alive."""
-    settings = os.path.join(root, "settings.json")
-    with open(settings, "w") as handle:
-        json.dump(_worker_settings(limits, uid, sandboxed, scope), handle)
-    job = {"root": root, "student": submission.student, "assignment": submission.assignment, "settings": settings,
-           "log": os.path.join(root, "worker.log")}
-    if _hand_to_spare(spare, job):
-        process = spare
-    else:
-        with open(job["log"], "w") as log:
-            process = _start_worker(["--root", root, "--student", submission.student, "--assignment",
-                                     submission.assignment, "--settings", settings], root, log, limits, lease_fd)
-    try:
-        code = process.wait(timeout=limits.wall_seconds)
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        return Status.WALL_TIMEOUT, f"killed after {limits.wall_seconds} s (--wall-seconds)"
-    finally:
-        _running.discard(process)
-    if code != 0:
-        return Status.GRADER_ERROR, f"the worker exited with code {code}; see workers/" \
-                                    f"{submission.student}/{submission.assignment}/worker.log"
-    return None, ""
 
 
 def _kill(process):
@@ -332,23 +254,9 @@ def finish_submission(out, submission, notebooks, root, worker_status, detail):
                   detail="; ".join(reasons))
 
 
-def grade_class(course_root, submissions, out, *, assignments=None, students=None, shard=None, layout="auto",
-                jobs=None, limits=Limits(), sandboxed=True, progress=True):
-    """Grade the submissions in folder ``submissions`` into ``out``; returns ``(records, summary dict)``.
-
-    ``assignments``/``students``: grade only these (the others keep their grades); ``shard=(i, n)``:
-    grade only the students of shard i of n (see :func:`shard_of`).
-    """
-    started = time.monotonic()
-    put_environment_bin_on_path()
-    course_root, out = os.path.realpath(course_root), os.path.realpath(out)
-    if out == course_root or course_root.startswith(out + os.sep):
-        raise GradingError(f"--out {out!r} must be a folder of its own, not the course repository or above it.")
-    if sandboxed:
-        try:
-            sandbox.check_support()
-        except sandbox.SandboxUnavailable as error:
-            raise GradingError(str(error)) from error
+def _what_to_grade(course_root, submissions, assignments, students, shard, layout):
+    """``(source folder, {assignment: notebooks}, due dates, submissions, refusals)`` of this run: the
+    course's assignments that are asked for (or were submitted), and the submissions of the students asked for."""
     source, available = course_assignments(course_root)
     unknown = sorted(set(assignments or ()) - set(available))
     if unknown:
@@ -372,115 +280,262 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
         refusals = refusals if shard[0] == 1 else []
     if not wanted:
         raise GradingError(f"No submission for any assignment in {submissions!r}.")
-    os.makedirs(out, exist_ok=True)
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    try:  # this run's uids (as root), runtime folders and cgroups; what dead runs left is removed first
-        run = runtime.GradingRun(uids=jobs if sandboxed and sandbox.running_as_root() else 0, use_cgroups=sandboxed)
-    except (OSError, sandbox.SandboxUnavailable) as error:
-        raise GradingError(f"cannot prepare the run's sandbox resources: {error}") from error
-    slot_uids = run.uids or [None] * jobs
-    spares, spare_lock = {}, threading.Lock()
-    waiting = [sum(1 for s in collected if s.notebooks)]  # submissions no worker has taken yet
-    spare_folder, checks_path = os.path.join(out, "workers", ".spares"), os.path.join(course_root, "tests.py")
+    return source, wanted, dates, collected, refusals
 
-    def add_spare(slot):
-        uid = slot_uids[slot]
-        spares[slot] = start_spare(spare_folder, checks_path, limits, None if uid is None else run.lease_fd(uid))
 
-    try:
-        for slot in range(min(jobs, waiting[0])):  # they load while the assignments are generated
-            add_spare(slot)
-        template = prepare(course_root, out, wanted, source, dates)
-    except BaseException:
-        for spare in spares.values():
-            stop_spare(spare)
-        run.close()
-        raise
-    store = os.path.join(out, "records.json")
-    records, old_refusals = load_records(store)
-    refusal_records = {key: r for key, r in old_refusals.items() if students or key[1] not in wanted}
-    for refusal in refusals:
-        refusal_records[(refusal.entry, refusal.assignment)] = Record(
-            refusal.entry, refusal.assignment, 0, 0, statuses={Status.REFUSED}, detail=refusal.reason)
+class ClassRun:
+    """The state of one :func:`grade_class` run once its class is known.
 
-    extensions = extension_seconds(os.path.join(out, "gradebook.db"))
-    if sandboxed and run.backend is None:
-        print(f"autograder: {run.limits}", file=sys.stderr, flush=True)
-    slots = Queue()
-    for slot in range(jobs):
-        slots.put(slot)
+    ``resources``: the run's :class:`~autograder.sandbox.runtime.GradingRun` (uids as root, runtime folders,
+    cgroups). A *slot* is one of ``jobs`` places where a worker runs, with its own sandbox uid as root
+    (``slot_uids``); ``slots`` holds the free ones. ``spares``: the spare worker waiting in a slot;
+    ``waiting``: the submissions no worker has taken yet. ``running``: the worker processes in flight,
+    killed if the driver itself is interrupted. ``records``: the class's :class:`Record` per
+    ``(student, assignment)``; ``refusal_records``: the rows of refused entries.
+    """
 
-    def grade_one(submission):
+    def __init__(self, course_root, out, wanted, limits, sandboxed, jobs):
+        self.course_root, self.out, self.wanted = course_root, out, wanted
+        self.limits, self.sandboxed, self.jobs = limits, sandboxed, jobs
+        try:  # this run's uids (as root), runtime folders and cgroups; what dead runs left is removed first
+            self.resources = runtime.GradingRun(uids=jobs if sandboxed and sandbox.running_as_root() else 0,
+                                                use_cgroups=sandboxed)
+        except (OSError, sandbox.SandboxUnavailable) as error:
+            raise GradingError(f"cannot prepare the run's sandbox resources: {error}") from error
+        self.slot_uids = self.resources.uids or [None] * jobs
+        self.slots = Queue()
+        for slot in range(jobs):
+            self.slots.put(slot)
+        self.spares, self.spare_lock, self.waiting = {}, threading.Lock(), 0
+        self.spare_folder = os.path.join(out, "workers", ".spares")
+        self.checks_path = os.path.join(course_root, "tests.py")
+        self.running = set()
+        self.template, self.extensions = None, {}
+        self.store = os.path.join(out, "records.json")
+        self.records, self.refusal_records = {}, {}
+
+    def lease_fd(self, slot):
+        """The lock of the uid lease of ``slot`` (None without one), which its workers hold while they live."""
+        uid = self.slot_uids[slot]
+        return None if uid is None else self.resources.lease_fd(uid)
+
+    def prepare(self, source, dates, waiting):
+        """Start a spare worker in each slot the ``waiting`` submissions will use (they load while the
+        assignments are generated), then prepare the grading folder (:func:`prepare`). If that fails, the
+        spares are stopped and the run's resources released."""
+        self.waiting = waiting
+        try:
+            for slot in range(min(self.jobs, waiting)):
+                self.start_spare(slot)
+            self.template = prepare(self.course_root, self.out, self.wanted, source, dates)
+        except BaseException:
+            self.stop_spares()
+            self.resources.close()
+            raise
+
+    def load_records(self, refusals, students):
+        """The class's records so far; the old refusal rows stay unless this run's entries replace them."""
+        self.records, old_refusals = load_records(self.store)
+        self.refusal_records = {key: r for key, r in old_refusals.items() if students or key[1] not in self.wanted}
+        for refusal in refusals:
+            self.refusal_records[(refusal.entry, refusal.assignment)] = Record(
+                refusal.entry, refusal.assignment, 0, 0, statuses={Status.REFUSED}, detail=refusal.reason)
+
+    def grade(self, collected, progress):
+        """Grade ``collected`` in parallel and merge each as it ends; whatever happens, no worker outlives
+        this, the run's resources are released and the records and ``grades.csv`` are written."""
+        self.extensions = extension_seconds(os.path.join(self.out, "gradebook.db"))
+        if self.sandboxed and self.resources.backend is None:
+            print(f"autograder: {self.resources.limits}", file=sys.stderr, flush=True)
+        pool = ThreadPoolExecutor(self.jobs)  # one job per (student, assignment): a lone student uses every core
+        try:
+            ordered = sorted(collected, key=lambda s: (s.student, s.assignment))
+            futures = {pool.submit(self.grade_one, s): s for s in ordered}
+            with tqdm(total=len(futures), desc="Grading", unit="submission", disable=not progress) as bar:
+                for future in as_completed(futures):
+                    submission = futures[future]
+                    self.finish(submission, _outcome(submission, future))
+                    bar.update(1)
+        finally:  # Ctrl-C or an error here: no worker outlives the driver, and the CSV is written
+            self.stop_spares()
+            for process in list(self.running):
+                _kill(process)
+            pool.shutdown(cancel_futures=True)
+            self.resources.close()
+            save_records(self.store, self.records, self.refusal_records)
+            write_grades(self.out)
+
+    def grade_one(self, submission):
+        """Grade one submission in a free slot: ``(worker root, worker status, detail)``."""
         if not submission.notebooks:
             return None, None, ""
-        root = worker_root(out, template, submission, extensions.get((submission.student, submission.assignment)))
-        slot = slots.get()
-        uid = slot_uids[slot]
+        root = worker_root(self.out, self.template, submission,
+                           self.extensions.get((submission.student, submission.assignment)))
+        slot = self.slots.get()
         try:
-            with spare_lock:
-                spare = spares.pop(slot, None)
-                waiting[0] -= 1
-            scope = run.scope()
-            try:
-                return (root, *run_worker(root, submission, limits, uid, sandboxed, scope,
-                                          None if uid is None else run.lease_fd(uid), spare))
-            finally:  # the worker is gone, however it ended: so is what it left (kernels, cgroups, folders)
-                run.clean_scope(scope)
-                with spare_lock:
-                    if waiting[0] > 0:  # the next submission of this slot finds its worker loaded
-                        add_spare(slot)
+            with self.spare_lock:
+                spare = self.spares.pop(slot, None)
+                self.waiting -= 1
+            return (root, *self._grade_in(slot, root, submission, spare))
         finally:
-            slots.put(slot)
+            self.slots.put(slot)
 
-    def finish(submission, outcome):
+    def _grade_in(self, slot, root, submission, spare):
+        """Run the worker of ``submission`` in ``slot``; then clean up after it and start the slot's next spare."""
+        scope = self.resources.scope()
+        try:
+            return self.run_worker(slot, root, submission, scope, spare)
+        finally:  # the worker is gone, however it ended: so is what it left (kernels, cgroups, folders)
+            self.resources.clean_scope(scope)
+            with self.spare_lock:
+                if self.waiting > 0:  # the next submission of this slot finds its worker loaded
+                    self.start_spare(slot)
+
+    def finish(self, submission, outcome):
+        """Merge one submission into the class folder and records (see :func:`finish_submission`); a
+        failure here is that submission's ``grader-error``, never the end of the class run."""
         root, worker_status, detail = outcome
         try:
-            submitted = os.path.join(out, "submitted", submission.student, submission.assignment)
+            submitted = os.path.join(self.out, "submitted", submission.student, submission.assignment)
             shutil.rmtree(submitted, ignore_errors=True)
-            intake.write_submitted(submission, out)
-            record = finish_submission(out, submission, wanted[submission.assignment], root, worker_status, detail)
+            intake.write_submitted(submission, self.out)
+            record = finish_submission(self.out, submission, self.wanted[submission.assignment], root,
+                                       worker_status, detail)
         except Exception as error:  # noqa: BLE001 (one submission's trouble never ends the class run)
             record = Record(submission.student, submission.assignment, 0, 0, statuses={Status.GRADER_ERROR},
                             detail=f"{type(error).__name__}: {error}"[:500])
-        records[(record.student, record.assignment)] = record
+        self.records[(record.student, record.assignment)] = record
 
-    pool = ThreadPoolExecutor(jobs)  # one job per (student, assignment): a lone student uses every core
-    try:
-        ordered = sorted(collected, key=lambda s: (s.student, s.assignment))
-        futures = {pool.submit(grade_one, s): s for s in ordered}
-        with tqdm(total=len(futures), desc="Grading", unit="submission", disable=not progress) as bar:
-            for future in as_completed(futures):
-                submission = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as error:  # noqa: BLE001
-                    outcome = (None, Status.GRADER_ERROR, f"{type(error).__name__}: {error}"[:500])
-                    submission.notebooks = {}
-                finish(submission, outcome)
-                bar.update(1)
-    finally:  # Ctrl-C or an error here: no worker outlives the driver, and the CSV is written
-        for spare in list(spares.values()):
-            stop_spare(spare)
-        for process in list(_running):
+    def _start_worker(self, arguments, cwd, log, lease_fd, **options):
+        process = subprocess.Popen([sys.executable, "-I", "-m", worker.__name__, *arguments], cwd=cwd, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=_limit_worker_memory(self.limits),
+                                   pass_fds=() if lease_fd is None else (lease_fd,), **options)
+        self.running.add(process)
+        return process
+
+    def start_spare(self, slot):
+        """Start the spare of ``slot``: a worker started before its submission is known (``worker --spare``).
+        It loads nbgrader and the course's checks (TensorFlow) while the driver prepares the class or finishes
+        another submission, then waits for :meth:`run_worker` to send it a job. Its start-up log is
+        ``workers/.spares/spare-<…>.log``."""
+        os.makedirs(self.spare_folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=self.spare_folder, prefix="spare-", suffix=".log",
+                                         delete=False) as log:
+            self.spares[slot] = self._start_worker(["--spare", self.checks_path], self.spare_folder, log,
+                                                   self.lease_fd(slot), stdin=subprocess.PIPE)
+
+    def stop_spare(self, process):
+        """Let an unused spare go (it exits when stdin closes without a job); kill it if it does not."""
+        try:
+            process.stdin.close()
+            process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
             _kill(process)
-        pool.shutdown(cancel_futures=True)
-        run.close()
-        save_records(store, records, refusal_records)
-        write_grades(out)
-    graded = [records[(s.student, s.assignment)] for s in collected]
-    summary = {
-        "students": len({s.student for s in collected}),
-        "submissions": len(graded),
-        "refused_entries": len(refusals),
-        "assignments": sorted(wanted),
-        "sandbox": sandbox.describe() if sandboxed else "none (--no-sandbox)",
-        "limits": run.limits if sandboxed else "none (--no-sandbox)",
-        "jobs": jobs,
-        "seconds": round(time.monotonic() - started, 1),
-        "peak_driver_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "statuses": dict(Counter(status for r in graded for status in r.status.split(";"))),
-        "mean_percent": round(100 * sum(r.score / r.max_score for r in graded if r.max_score)
-                              / max(len(graded), 1), 1),
-        "csv": os.path.join(out, "grades.csv"),
-    }
-    return graded, summary
+        self.running.discard(process)
+
+    def stop_spares(self):
+        for spare in list(self.spares.values()):
+            self.stop_spare(spare)
+
+    def _hand_to_spare(self, spare, job):
+        """Send ``job`` to a spare that is still alive; False if it is gone (a fresh worker is started instead)."""
+        if spare is None or spare.poll() is not None:
+            if spare is not None:
+                self.running.discard(spare)
+            return False
+        try:
+            spare.stdin.write((json.dumps(job) + "\n").encode())
+            spare.stdin.close()
+        except OSError:
+            _kill(spare)
+            self.running.discard(spare)
+            return False
+        return True
+
+    def run_worker(self, slot, root, submission, scope, spare=None):
+        """Run one worker within the wall time; returns the status it ended with (None: it finished).
+
+        ``slot``: its uid (as root) and the lock of that uid's lease, which the worker holds as long as it
+        lives (see :func:`autograder.sandbox.sandbox.lease_uid`); ``scope``: where its kernels' runtime
+        folders and cgroups go; ``spare``: the slot's spare (:meth:`start_spare`), which gets the job if it
+        is still alive."""
+        settings = os.path.join(root, "settings.json")
+        with open(settings, "w") as handle:
+            json.dump(_worker_settings(self.limits, self.slot_uids[slot], self.sandboxed, scope), handle)
+        job = {"root": root, "student": submission.student, "assignment": submission.assignment,
+               "settings": settings, "log": os.path.join(root, "worker.log")}
+        if self._hand_to_spare(spare, job):
+            process = spare
+        else:
+            with open(job["log"], "w") as log:
+                process = self._start_worker(["--root", root, "--student", submission.student, "--assignment",
+                                              submission.assignment, "--settings", settings], root, log,
+                                             self.lease_fd(slot))
+        wall_seconds = self.limits.wall_seconds
+        try:
+            code = process.wait(timeout=wall_seconds)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            return Status.WALL_TIMEOUT, f"killed after {wall_seconds} s (--wall-seconds)"
+        finally:
+            self.running.discard(process)
+        if code != 0:
+            return Status.GRADER_ERROR, f"the worker exited with code {code}; see workers/" \
+                                        f"{submission.student}/{submission.assignment}/worker.log"
+        return None, ""
+
+    def summary(self, collected, graded, refusals, started):
+        """The summary dict :func:`grade_class` returns."""
+        return {
+            "students": len({s.student for s in collected}),
+            "submissions": len(graded),
+            "refused_entries": len(refusals),
+            "assignments": sorted(self.wanted),
+            "sandbox": sandbox.describe() if self.sandboxed else "none (--no-sandbox)",
+            "limits": self.resources.limits if self.sandboxed else "none (--no-sandbox)",
+            "jobs": self.jobs,
+            "seconds": round(time.monotonic() - started, 1),
+            "peak_driver_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "statuses": dict(Counter(status for r in graded for status in r.status.split(";"))),
+            "mean_percent": round(100 * sum(r.score / r.max_score for r in graded if r.max_score)
+                                  / max(len(graded), 1), 1),
+            "csv": os.path.join(self.out, "grades.csv"),
+        }
+
+
+def _outcome(submission, future):
+    """A graded submission's ``(worker root, worker status, detail)``; a ``grader-error`` if grading it raised."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001
+        submission.notebooks = {}
+        return None, Status.GRADER_ERROR, f"{type(error).__name__}: {error}"[:500]
+
+
+def grade_class(course_root, submissions, out, *, assignments=None, students=None, shard=None, layout="auto",
+                jobs=None, limits=Limits(), sandboxed=True, progress=True):
+    """Grade the submissions in folder ``submissions`` into ``out``; returns ``(records, summary dict)``.
+
+    ``assignments``/``students``: grade only these (the others keep their grades); ``shard=(i, n)``:
+    grade only the students of shard i of n (see :func:`shard_of`).
+    """
+    started = time.monotonic()
+    put_environment_bin_on_path()
+    course_root, out = os.path.realpath(course_root), os.path.realpath(out)
+    if out == course_root or course_root.startswith(out + os.sep):
+        raise GradingError(f"--out {out!r} must be a folder of its own, not the course repository or above it.")
+    if sandboxed:
+        try:
+            sandbox.check_support()
+        except sandbox.SandboxUnavailable as error:
+            raise GradingError(str(error)) from error
+    source, wanted, dates, collected, refusals = _what_to_grade(course_root, submissions, assignments, students,
+                                                                shard, layout)
+    os.makedirs(out, exist_ok=True)
+    run = ClassRun(course_root, out, wanted, limits, sandboxed, max(1, jobs or os.cpu_count() or 1))
+    run.prepare(source, dates, waiting=sum(1 for s in collected if s.notebooks))
+    run.load_records(refusals, students)
+    run.grade(collected, progress)
+    graded = [run.records[(s.student, s.assignment)] for s in collected]
+    return graded, run.summary(collected, graded, refusals, started)

@@ -4,7 +4,7 @@ Every status the grader can report is a member of :class:`Status`; its ``meaning
 README's status table and the learners' feedback pages show. A submission can have several statuses
 (``late;restored-tests``); :class:`Record` keeps them sorted and the CSV joins them with ``;``.
 
-Every CSV the grader writes (``grades.csv`` here, the Canvas and Moodle files in :mod:`autograder.export`)
+Every CSV the grader writes (``grades.csv`` here, the Canvas and Moodle files in :mod:`autograder.grades.export`)
 goes through :func:`csv_writer`, which passes each row through :func:`csv_row`, so that a name, an id or
 a detail a learner chose cannot become a spreadsheet formula (OWASP's "CSV injection"): a cell that
 begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, unless it is a

@@ -23,9 +23,8 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRADE = """
 import json, sys, time
 from autograder.driver import grade_class
-from autograder.sandbox import Limits
 started = time.monotonic()
-records, _ = grade_class(sys.argv[1], sys.argv[2], sys.argv[3], jobs=1, limits=Limits(), progress=False)
+records, _ = grade_class(sys.argv[1], sys.argv[2], sys.argv[3], jobs=1, progress=False)  # the default Limits()
 print(json.dumps({"seconds": round(time.monotonic() - started, 2),
                   "outcomes": sorted([r.student, r.assignment, r.score, r.max_score, r.status] for r in records)}))
 """

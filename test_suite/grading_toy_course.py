@@ -3,7 +3,7 @@
 The toy course has one assignment, ``toy`` (a second one, ``toy2``, on request), with one notebook of
 two stages: ``add`` (test cell worth 2 points) and ``mul`` (3 points), each with a visible check from the
 course's ``tests.py`` and a hidden test. ``TEST_ADD`` compares with a reference kept in ``tests.py``'s
-globals. It uses the course's real autograding settings (``autograder/autograde_config.py``), due dates
+globals. It uses the course's real autograding settings (``autograder/grading/autograde_config.py``), due dates
 and late policies, but no TensorFlow, so the catalogue grades in a minute or two.
 
 :func:`catalogue` maps each student to a :class:`Case`: the files of the submission (notebooks, bytes,
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import nbformat
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AUTOGRADE_CONFIG = os.path.join(REPOSITORY, "autograder", "autograde_config.py")
+AUTOGRADE_CONFIG = os.path.join(REPOSITORY, "autograder", "grading", "autograde_config.py")
 ASSIGNMENT, NOTEBOOK = "toy", "toy"
 POINTS = {"test_add": 2, "test_mul": 3}
 MAX_SCORE = sum(POINTS.values())

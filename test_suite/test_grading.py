@@ -19,7 +19,7 @@ from nbgrader.api import Gradebook
 import grading_toy_course as toy
 from autograder.driver import grade_class
 from autograder.results import status_table
-from autograder.sandbox import FIRST_SANDBOX_UID, Limits
+from autograder.sandbox.sandbox import FIRST_SANDBOX_UID, Limits
 
 LIMITS = Limits(cell_timeout=5, wall_seconds=240, memory_gb=1)
 SECRET = "instructor-only: the answers of 2025"

@@ -9,7 +9,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.driver import grade_class
-from autograder.sandbox import Limits
+from autograder.sandbox.sandbox import Limits
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSIGNMENT, NOTEBOOK = "01-architecture", "architecture"

@@ -28,9 +28,9 @@ from nbgrader.api import Gradebook
 
 import grading_toy_course as toy
 from autograder.driver import grade_class
-from autograder.intake import collect, deduplicate_ids
+from autograder.intake.intake import collect, deduplicate_ids
 from autograder.results import FORMULA_STARTS, Record, csv_cell, write_csv
-from autograder.sandbox import Limits
+from autograder.sandbox.sandbox import Limits
 
 LIMITS = Limits(cell_timeout=60, wall_seconds=120, memory_gb=1)
 ROOT = os.geteuid() == 0

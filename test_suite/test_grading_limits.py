@@ -21,10 +21,10 @@ import pytest
 from traitlets.config import Config
 
 import grading_toy_course as toy
-from autograder import cgroups, runtime
+from autograder.sandbox import cgroups, runtime
 from autograder.driver import grade_class
-from autograder.kernel import SandboxKernelManager
-from autograder.sandbox import FIRST_SANDBOX_UID, SANDBOX_UIDS, SOCKETS, SOCKETS_FOLDER_BYTES, Limits, lease_uid
+from autograder.sandbox.kernel import SandboxKernelManager
+from autograder.sandbox.sandbox import FIRST_SANDBOX_UID, SANDBOX_UIDS, SOCKETS, SOCKETS_FOLDER_BYTES, Limits, lease_uid
 
 BACKEND, WHY = cgroups.backend()
 needs_cgroups = pytest.mark.skipif(BACKEND is None, reason=WHY)
@@ -306,7 +306,7 @@ def test_limit_hit_and_exit_signal_say_which_limit_stopped_the_kernel(tmp_path):
 def test_uid_leases_are_exclusive_and_freed_when_their_holder_dies():
     if os.geteuid() != 0:
         pytest.skip("uids are leased as root only")
-    holder = subprocess.Popen([sys.executable, "-c", "from autograder.sandbox import lease_uid\nimport sys\n"
+    holder = subprocess.Popen([sys.executable, "-c", "from autograder.sandbox.sandbox import lease_uid\nimport sys\n"
                                "leases = [lease_uid() for _ in range(3)]\nprint(*[l.uid for l in leases], flush=True)\n"
                                "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     theirs = set(map(int, holder.stdout.readline().split()))
@@ -359,7 +359,7 @@ def test_a_killed_worker_leaves_nothing_behind(tmp_path):
 
 def test_stale_runs_are_removed_by_the_next_run(tmp_path):
     """What a run killed outright (its process gone) left: removed when the next run starts."""
-    script = ("from autograder import runtime\nimport os\nrun = runtime.GradingRun()\n"
+    script = ("from autograder.sandbox import runtime\nimport os\nrun = runtime.GradingRun()\n"
               "scope = run.scope()\nos.mkdir(os.path.join(scope.folder, 'kernel'))\n"
               "run.backend and run.backend.create(scope.cgroup + '/k1', 2**30, 10)\n"
               "print(run.folder, run.name, flush=True)\nos._exit(0)")
@@ -423,8 +423,8 @@ def test_stale_uid_lock_folder_is_refused_if_others_can_write_it(tmp_path, monke
     folder = tmp_path / "uids"
     folder.mkdir(mode=0o777)
     os.chmod(folder, 0o777)
-    monkeypatch.setattr("autograder.sandbox.UID_LOCKS", (str(folder),))
-    from autograder.sandbox import SandboxUnavailable
+    monkeypatch.setattr("autograder.sandbox.sandbox.UID_LOCKS", (str(folder),))
+    from autograder.sandbox.sandbox import SandboxUnavailable
     with pytest.raises(SandboxUnavailable, match="root's and writable by root only"):
         lease_uid()
 

@@ -5,7 +5,7 @@ A learner of the toy course (grading_toy_course.py) hands in a correct notebook 
 markdown ``[x](javascript:…)`` link (both clicked), ``<object>``, images and styles that load a URL, a raw
 cell with HTML, attachments of type ``image/svg+xml`` and ``text/html``, and a code cell whose outputs are
 HTML, JavaScript, SVG and markdown. A second learner hands in the same notebook with grading metadata
-edited by hand: nbgrader refuses it, and the feedback is :func:`autograder.feedback.status_page`'s page,
+edited by hand: nbgrader refuses it, and the feedback is :func:`autograder.grading.feedback.status_page`'s page,
 which shows the learner's own cells. Each script payload, if it ran, would set ``document.title`` and a
 global and fetch a canary HTTP server on 127.0.0.1 (a random port) that this module starts; the others
 would load a URL from it.
@@ -34,9 +34,9 @@ from nbgrader.api import Gradebook
 
 import grading_toy_course as toy
 from autograder.driver import grade_class
-from autograder.export import export
-from autograder.markup import PAGE_CSP, REVIEW_CSP, SanitizeMarkup, clean_html, markdown_html
-from autograder.sandbox import Limits
+from autograder.grades.export import export
+from autograder.grading.markup import PAGE_CSP, REVIEW_CSP, SanitizeMarkup, clean_html, markdown_html
+from autograder.sandbox.sandbox import Limits
 from test_browser import CHROMIUM, CHROMIUM_FLAGS
 from test_formgrader import Review
 

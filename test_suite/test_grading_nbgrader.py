@@ -6,6 +6,7 @@ import csv
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,11 +32,13 @@ def run(command, cwd):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A copy of the course (its config, checks and first assignment), released and graded with nbgrader."""
+    """A copy of the course (its config, grader, checks and first assignment), released and graded with nbgrader."""
     root = tmp_path_factory.mktemp("nbgrader-course")
     shutil.copy(os.path.join(REPOSITORY, "tests.py"), root)
-    (root / "autograder").mkdir()
-    shutil.copy(os.path.join(REPOSITORY, "autograder", "autograde_config.py"), root / "autograder")
+    # The grader, as in the repository: nbgrader_config.py loads autograder/grading/autograde_config.py, and
+    # `python -m autograder` run here finds the package in the current folder (as from the repository's root).
+    shutil.copytree(os.path.join(REPOSITORY, "autograder"), root / "autograder",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(os.path.join(REPOSITORY, "solutions", ASSIGNMENT), root / "solutions" / ASSIGNMENT)
     with open(os.path.join(REPOSITORY, "nbgrader_config.py")) as handle:
         (root / "nbgrader_config.py").write_text(handle.read() + SCHEDULE)
@@ -95,3 +98,50 @@ def test_the_gradebook_revision_read_in_process_is_the_one_alembic_heads_prints(
     printed = subprocess.run([sys.executable, "-c", "from nbgrader.api import get_alembic_version as g; print(g())"],
                              env=environment, capture_output=True, text=True, check=True).stdout.strip()
     assert printed and course.alembic_head() == printed
+
+
+def _dotted_names(value):
+    """Every string in a config value (sections, lists, dict values) that reads like a dotted Python name."""
+    if isinstance(value, dict):
+        return [name for item in value.values() for name in _dotted_names(item)]
+    if isinstance(value, (list, tuple)):
+        return [name for item in value for name in _dotted_names(item)]
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", value):
+        return [value]
+    return []
+
+
+def test_every_class_the_config_names_is_where_the_name_says():
+    """nbgrader's config names its steps by dotted strings (``autograder.grading.execute.GuardedExecute``):
+    each one, as the course's nbgrader_config.py loads autograder/grading/autograde_config.py, resolves; a name
+    of the grader's is the class's (or function's) own module and name; and every preprocessor, exporter and
+    late-penalty plugin the grader defines is named there."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from nbconvert.exporters import Exporter
+    from nbconvert.preprocessors import Preprocessor
+    from nbgrader.plugins import LateSubmissionPlugin
+    from traitlets.utils.importstring import import_item
+
+    import autograder
+    from autograder.course import load_config
+
+    names = set(_dotted_names(load_config(REPOSITORY)))
+    ours = {name for name in names if name.startswith("autograder.")}
+    assert len(ours) >= 7 and {name.split(".")[0] for name in names} == {"autograder", "nbgrader", "nbconvert"}
+    for name in names:
+        item = import_item(name)
+        assert inspect.isclass(item) or inspect.isfunction(item), name
+        if name in ours:
+            assert f"{item.__module__}.{item.__qualname__}" == name
+    steps = set()
+    for info in pkgutil.walk_packages(autograder.__path__, "autograder."):
+        if info.name.endswith(".autograde_config"):  # a config file, not a module
+            continue
+        module = importlib.import_module(info.name)
+        steps |= {f"{module.__name__}.{cls.__qualname__}" for cls in vars(module).values()
+                  if inspect.isclass(cls) and cls.__module__ == module.__name__
+                  and issubclass(cls, (Preprocessor, Exporter, LateSubmissionPlugin))}
+    assert steps and steps <= ours, steps - ours

@@ -11,10 +11,10 @@ from nbgrader.api import Gradebook
 import grading_toy_course as toy
 from autograder.course import GradingError
 from autograder.driver import grade_class
-from autograder.export import export
-from autograder.intake import SubmissionError, collect
+from autograder.grades.export import export
+from autograder.intake.intake import SubmissionError, collect
 from autograder.results import csv_cell
-from autograder.sandbox import Limits
+from autograder.sandbox.sandbox import Limits
 
 LIMITS = Limits(cell_timeout=120, wall_seconds=40, memory_gb=1)  # the hang meets the wall first
 ODD_NAMES = ("José García_2001.ipynb", "-rf_2002.ipynb", ".._2003.ipynb")

@@ -11,8 +11,8 @@ from traitlets.config import Config
 
 import grading_toy_course as toy
 from autograder.driver import grade_class
-from autograder.launch import bwrap_arguments, learner_files
-from autograder.sandbox import WORK_FOLDER, Limits, Sandbox, launcher_settings, python_paths
+from autograder.sandbox.launch import bwrap_arguments, learner_files
+from autograder.sandbox.sandbox import WORK_FOLDER, Limits, Sandbox, launcher_settings, python_paths
 
 
 def _options(arguments, name, width):

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from autograder.scan import scan_notebook, scan_source
+from autograder.grading.scan import scan_notebook, scan_source
 
 
 @pytest.mark.parametrize("source, flag", [

@@ -17,8 +17,8 @@ from nbgrader.api import Gradebook
 
 import grading_toy_course as toy
 from autograder.driver import grade_class, shard_of
-from autograder.export import write_grades
-from autograder.sandbox import Limits
+from autograder.grades.export import write_grades
+from autograder.sandbox.sandbox import Limits
 
 LIMITS = Limits(cell_timeout=30, wall_seconds=240, memory_gb=1)
 ASSIGNMENTS = ("toy", "toy2")

@@ -17,10 +17,10 @@ As root, the kernel also gets a user id of its own (no capabilities, no suppleme
 for the run from a range no other grading run on the machine uses at the same time (:func:`lease_uid`);
 without root, bubblewrap runs in an unprivileged user namespace and the kernel keeps your user id.
 Memory, processes and CPU time are limited per submission, for the kernel and all its children together,
-where a writable cgroup exists (:mod:`autograder.cgroups`); rlimits apply to every process in any case
+where a writable cgroup exists (:mod:`autograder.sandbox.cgroups`); rlimits apply to every process in any case
 (memory ``RLIMIT_DATA``, CPU seconds, file size, no core dumps) and are all there is without a cgroup
-(then, as root, with ``RLIMIT_NPROC`` on the kernel's user id). :mod:`autograder.kernel` starts kernels
-through :mod:`autograder.launch`, which turns the settings written here into the bubblewrap command line
+(then, as root, with ``RLIMIT_NPROC`` on the kernel's user id). :mod:`autograder.sandbox.kernel` starts kernels
+through :mod:`autograder.sandbox.launch`, which turns the settings written here into the bubblewrap command line
 and watches the kernel's group.
 """
 
@@ -259,9 +259,9 @@ def kernel_environment(environ):
 
 
 def launcher_settings(sandbox, runtime, connection_file, uid=None, group=None):
-    """The launcher's settings for one kernel (see :mod:`autograder.launch`), from the config ``sandbox``:
+    """The launcher's settings for one kernel (see :mod:`autograder.sandbox.launch`), from the config ``sandbox``:
     as root it runs as ``uid`` (default: ``sandbox.uid`` or the first sandbox uid), in cgroup ``group``
-    (an :class:`autograder.cgroups.Group`) if one is given."""
+    (an :class:`autograder.sandbox.cgroups.Group`) if one is given."""
     if uid is None:
         uid = sandbox.uid if sandbox.uid is not None else FIRST_SANDBOX_UID
     return {

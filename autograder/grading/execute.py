@@ -3,9 +3,9 @@
 Configured in ``autograde_config.py`` in place of nbgrader's ``Execute``, so ``make grade`` and a plain
 ``nbgrader autograde`` behave alike. What changes:
 
-**The kernel runs in the sandbox** (:mod:`autograder.kernel`, :mod:`autograder.sandbox`).
+**The kernel runs in the sandbox** (:mod:`autograder.sandbox.kernel`, :mod:`autograder.sandbox.sandbox`).
 
-**Checks are decided here, not in the kernel** (:mod:`autograder.judge`, ``docs/design.md``). Before
+**Checks are decided here, not in the kernel** (:mod:`autograder.grading.judge`, ``docs/design.md``). Before
 the first cell, the probe agent (:mod:`course_checks.probe`, sent as source) is loaded into the kernel
 under a random name. The learner's cells run in order in the kernel; a check cell does not: its
 statements that prepare objects (``model = RetinaNet(num_classes=10)``) run there, as in the notebook,
@@ -17,7 +17,7 @@ the learner's code prints, displays or hooks can stand in a check cell's outputs
 frozen and each check cell's hidden part runs in the judge, in order, against the learner's objects as
 the notebook left them (a hidden part whose visible check failed is not run). Its outputs are appended
 to the check cell (for nbgrader's scoring and the instructor's autograded notebook) and counted in the
-cell's metadata (``autograder.visible_outputs``), so the feedback (:mod:`autograder.feedback`) shows the
+cell's metadata (``autograder.visible_outputs``), so the feedback (:mod:`autograder.grading.feedback`) shows the
 learner-visible verdict only. Anything the learner's code does meanwhile is thrown away with the
 frozen outputs restored.
 
@@ -43,9 +43,9 @@ from traitlets import Enum, Unicode
 
 from course_checks import probe
 
+from ..sandbox.kernel import SandboxKernelManager
+from ..sandbox.sandbox import Sandbox, check_support
 from .judge import Background, Judge, error_output, load_checks, split_setup
-from .kernel import SandboxKernelManager
-from .sandbox import Sandbox, check_support
 
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 KERNEL_DIED = "KernelDied"
@@ -94,7 +94,8 @@ def has_error(outputs):
 
 
 KERNEL_CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_checks.py")
-"""The kernel's ``tests.py`` while grading: ``TEST_*`` names that do nothing (see :mod:`autograder.kernel_checks`)."""
+"""The kernel's ``tests.py`` while grading: ``TEST_*`` names that do nothing
+(see :mod:`autograder.grading.kernel_checks`)."""
 
 
 class GuardedExecute(Execute):

@@ -23,8 +23,8 @@ from datetime import timezone
 
 from nbgrader.api import Gradebook
 
-from .results import Record, Status, csv_writer, load_records, write_csv
-from .safefiles import TooLarge, UnsafeFile, entries, read_regular
+from ..intake.safefiles import TooLarge, UnsafeFile, entries, read_regular
+from ..results import Record, Status, csv_writer, load_records, write_csv
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_COLUMNS = ("Identifier", "Full name", "Email address", "Grade", "Maximum grade", "Feedback comments")

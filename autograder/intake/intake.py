@@ -1,15 +1,15 @@
 """Read a folder of submissions, hostile ones included, into :class:`Submission` objects.
 
-Layouts (see :mod:`autograder.layouts`): nbgrader's ``<student>/<assignment>/``, and Moodle, Canvas,
+Layouts (see :mod:`autograder.intake.layouts`): nbgrader's ``<student>/<assignment>/``, and Moodle, Canvas,
 Blackboard and flat LMS exports of one assignment (notebooks or zips). Every file is read through
-:mod:`autograder.safefiles` (regular files only, never through a link, size-capped); a zip is read member
+:mod:`autograder.intake.safefiles` (regular files only, never through a link, size-capped); a zip is read member
 by member, counting the bytes it really inflates to, within a per-member and a total cap, and never
 extracted. What goes wrong is confined to one student:
 
 * a link, a pipe, a socket or a device anywhere among a student's files (as the notebook, as
   ``timestamp.txt``, as an extra file, in a nested folder, in an older attempt), a file that cannot be
   read, or an archive beyond the caps: that submission is ``refused`` (score 0, the reason in the CSV's
-  ``detail``), found with ``lstat`` alone (:func:`autograder.safefiles.special_files`), nothing opened;
+  ``detail``), found with ``lstat`` alone (:func:`autograder.intake.safefiles.special_files`), nothing opened;
   in nbgrader's layout, such a file directly in ``<student>/`` refuses each of the student's submissions;
 * an entry whose name gives no usable student id (``José García_2001.ipynb``, ``-rf_x.ipynb``,
   ``.._x.ipynb``): a :class:`Refusal`, one CSV row with the name as found, the class still graded;
@@ -37,8 +37,8 @@ from nbconvert.preprocessors import Preprocessor
 from nbgrader.utils import parse_utc
 from traitlets import Bool
 
+from ..results import Status
 from . import layouts
-from .results import Status
 from .safefiles import TooLarge, UnsafeFile, entries, kind, open_regular, read_regular, special_files, write_new
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -306,7 +306,7 @@ def _candidate(name, mode):
 
 
 def from_export(folder, layout, assignment, expected):
-    """Submissions for one ``assignment`` from an LMS export in ``layout`` (see :mod:`autograder.layouts`).
+    """Submissions for one ``assignment`` from an LMS export in ``layout`` (see :mod:`autograder.intake.layouts`).
 
     Every entry of a student (attempts, extra files, receipts, online text) is looked through for links,
     pipes, sockets and devices first: one anywhere refuses that student's submission."""

@@ -1,7 +1,7 @@
 """The learner kernel's ``tests.py`` while a notebook is graded (the grader mounts it in place of the course's).
 
 The course's checks never run in the learner's kernel when grading: each check cell is judged by the grader
-in its own process (:mod:`autograder.judge`), and so are the hidden tests. The notebook still imports
+in its own process (:mod:`autograder.grading.judge`), and so are the hidden tests. The notebook still imports
 ``from tests import TEST_FPN``; here every ``TEST_*`` name is a function that does nothing, so those imports
 succeed without the checks, the reference they compare with, or anything that decides a grade being in
 the kernel. Standard library only.

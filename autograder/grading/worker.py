@@ -1,8 +1,8 @@
-"""Grade one submission in a course folder of its own (``python -I -m autograder.worker``).
+"""Grade one submission in a course folder of its own (``python -I -m autograder.grading.worker``).
 
 Started by :mod:`autograder.driver`, one process per submission (a student's assignment). It runs
-``nbgrader autograde`` (each kernel in the sandbox, see :mod:`autograder.execute`), reads the outcome
-from its own gradebook, applies the scan of :mod:`autograder.scan`, writes the statuses into the
+``nbgrader autograde`` (each kernel in the sandbox, see :mod:`autograder.grading.execute`), reads the outcome
+from its own gradebook, applies the scan of :mod:`autograder.grading.scan`, writes the statuses into the
 autograded notebooks (the feedback shows them), renders the feedback (a status page where nbgrader
 could not grade a notebook) and writes ``results.json``, which the driver checks and merges into the
 class gradebook. Nothing here touches another student's folder.
@@ -19,12 +19,12 @@ from nbgrader.api import Gradebook
 from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 
-from .course import nbgrader_api
+from ..course import nbgrader_api
+from ..grades.gradebook import submission_data
+from ..results import Status
 from .execute import CPU_LIMIT, KERNEL_DIED, METADATA
 from .feedback import status_page
-from .gradebook import submission_data
 from .judge import Background, load_checks
-from .results import Status
 from .scan import scan_notebook
 
 ERROR_STATUSES = {"CellTimeoutError": Status.CELL_TIMEOUT, "MemoryError": Status.MEMORY_LIMIT,
@@ -97,7 +97,7 @@ def edited_test_cells(root, student, assignment, notebook):
 def _flag(gb, notebook, assignment, student, flags):
     """Flag a notebook for the instructor's review in the formgrader, with the scan's findings as a comment.
 
-    Advice, never a score: the points are the judge's (:mod:`autograder.judge`), which no code in the
+    Advice, never a score: the points are the judge's (:mod:`autograder.grading.judge`), which no code in the
     learner's kernel can change, so a finding costs nothing until an instructor decides it should.
     """
     submission = gb.find_submission_notebook(notebook, assignment, student)
@@ -178,7 +178,7 @@ JOB_FIELDS = ("root", "student", "assignment", "settings", "log")
 
 def wait_for_job(checks_path):
     """A spare worker: load what every grading needs (nbgrader above; the course's checks, TensorFlow and
-    all, in a thread: :func:`autograder.judge.load_checks` hands the same module to the judge, waiting for
+    all, in a thread: :func:`autograder.grading.judge.load_checks` hands the same module to the judge, waiting for
     it if it is still loading) and read the job, one JSON line
     ``{"root", "student", "assignment", "settings", "log"}``, from stdin. ``None`` (nothing to grade) when
     the driver closes stdin without a job. The driver starts spares while it prepares the class, so these

@@ -10,28 +10,28 @@ nbgrader metadata (set in ``solutions/``); what the sandbox mounts for the cours
 
 c = get_config()  # noqa: F821 (provided by the traitlets config loader)
 
-# Sanitizing: nbgrader's steps, with RemoveDuplicateIds (autograder/intake.py) in place of DeduplicateIds, whose
+# Sanitizing: nbgrader's steps, with RemoveDuplicateIds (autograder/intake/intake.py) in place of DeduplicateIds, whose
 # emptied metadata on a copied check cell crashes OverwriteCells (nbgrader 0.9.6, KeyError: 'grade_id').
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "autograder.intake.RemoveDuplicateIds",
+    "autograder.intake.intake.RemoveDuplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Execution: nbgrader's steps, with GuardedExecute (autograder/execute.py) in place of Execute,
-# OutputCaps (autograder/outputs.py) after LimitOutput, and SanitizeMarkup (autograder/markup.py) after the
-# grades are saved (SaveAutoGrades compares solution cells' checksums): the autograded notebook, which the
-# formgrader shows, holds no learner markup that could run.
+# Execution: nbgrader's steps, with GuardedExecute (autograder/grading/execute.py) in place of Execute,
+# OutputCaps (autograder/grading/outputs.py) after LimitOutput, and SanitizeMarkup (autograder/grading/markup.py)
+# after the grades are saved (SaveAutoGrades compares solution cells' checksums): the autograded notebook, which
+# the formgrader shows, holds no learner markup that could run.
 c.Autograde.autograde_preprocessors = [
-    "autograder.execute.GuardedExecute",
+    "autograder.grading.execute.GuardedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbgrader.preprocessors.LimitOutput",
-    "autograder.outputs.OutputCaps",
+    "autograder.grading.outputs.OutputCaps",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
-    "autograder.markup.SanitizeMarkup",
+    "autograder.grading.markup.SanitizeMarkup",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
@@ -40,8 +40,8 @@ c.Autograde.autograde_preprocessors = [
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 
-# Late penalties: per assignment, from c.Schedule in the course's nbgrader_config.py (autograder/schedule.py).
-c.AssignLatePenalties.plugin_class = "autograder.schedule.LatePolicy"
+# Late penalties: per assignment, from c.Schedule in the course's nbgrader_config.py (autograder/grades/schedule.py).
+c.AssignLatePenalties.plugin_class = "autograder.grades.schedule.LatePolicy"
 
 # A submission that deleted test cells gets them back (nbgrader restores edited ones in any case).
 c.OverwriteCells.add_missing_cells = True
@@ -61,11 +61,11 @@ c.IgnorePattern.pattern = (
 # A flood of prints is cut to this many lines; OutputCaps caps sizes and drops HTML/JavaScript outputs.
 c.LimitOutput.max_lines = 1000
 
-# Feedback: the learner's view (autograder/feedback.py): no hidden tests, no output of a kernel that
+# Feedback: the learner's view (autograder/grading/feedback.py): no hidden tests, no output of a kernel that
 # saw them, the grader's verdict per check.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.feedback.LearnerView",
+    "autograder.grading.feedback.LearnerView",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
@@ -74,8 +74,8 @@ c.GenerateFeedback.preprocessors = [
 # graded before SanitizeMarkup existed included), and outputs go through the same policy (sanitize_html on,
 # nbconvert's clean_html filter replaced: its allow-list escapes headings and images). Feedback pages are
 # written by SafeHTMLExporter: it sanitises last (after the learner view) and adds a Content-Security-Policy
-# that forbids every script. See autograder/markup.py.
-c.HTMLExporter.preprocessors = ["autograder.markup.SanitizeMarkup"]
+# that forbids every script. See autograder/grading/markup.py.
+c.HTMLExporter.preprocessors = ["autograder.grading.markup.SanitizeMarkup"]
 c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.filters = {"clean_html": "autograder.markup.clean_html"}
-c.GenerateFeedback.exporter_class = "autograder.markup.SafeHTMLExporter"
+c.HTMLExporter.filters = {"clean_html": "autograder.grading.markup.clean_html"}
+c.GenerateFeedback.exporter_class = "autograder.grading.markup.SafeHTMLExporter"

@@ -1,16 +1,16 @@
-"""Start one kernel in the sandbox: ``python -I -m autograder.launch SETTINGS -- KERNEL COMMAND``.
+"""Start one kernel in the sandbox: ``python -I -m autograder.sandbox.launch SETTINGS -- KERNEL COMMAND``.
 
-:class:`autograder.kernel.SandboxKernelManager` runs this instead of the kernel. It runs with the
+:class:`autograder.sandbox.kernel.SandboxKernelManager` runs this instead of the kernel. It runs with the
 grader's privileges, in the folder nbgrader grades in (whose files are the learner's: it reads only
 regular files there, never through a link), and forks: the child joins the kernel's cgroup (if it has
-one), sets the rlimits and replaces itself with bubblewrap (see :mod:`autograder.sandbox`), which starts
+one), sets the rlimits and replaces itself with bubblewrap (see :mod:`autograder.sandbox.sandbox`), which starts
 the kernel as an unprivileged process that sees only what the settings allow. ``-I`` keeps Python from
 importing anything from that folder.
 
 The launcher itself stays outside the sandbox and the group and watches them (:class:`Watcher`), ten
 times a second: when the group's CPU time passes the budget or the OOM killer stopped one of its processes
 (the memory limit), it stops the whole group and records why in ``limit.json`` of the runtime folder
-(:meth:`autograder.kernel.SandboxKernelManager.limit_hit` reads it); when its parent (the grader) is gone,
+(:meth:`autograder.sandbox.kernel.SandboxKernelManager.limit_hit` reads it); when its parent (the grader) is gone,
 or it is told to stop (SIGTERM), it stops the group too. At the end it removes the group, writes one line
 about what the group used to its stderr (the worker's log), removes the runtime folder if the grader is
 gone, and exits with the kernel's exit code (128 + signal).
@@ -257,7 +257,8 @@ class Watcher:
             budget = self.settings["cpu_seconds"], self.settings["memory_bytes"] / 2**30
             stopped = (self.record["hit"] if self.record.get("stopped") else "its grader's end" if self.orphaned
                        else "a stop signal" if self.stop_signals else "nothing")
-            print(f"autograder.launch: the kernel's group used {used['cpu_seconds']:.2f} CPU-s (budget {budget[0]}), "
+            print(f"autograder.sandbox.launch: the kernel's group used {used['cpu_seconds']:.2f} CPU-s "
+                  f"(budget {budget[0]}), "
                   f"peak memory {used['peak_memory_bytes'] / 2**30:.2f} GiB (limit {budget[1]:.2f}), "
                   f"{used['forks_refused']} forks refused; stopped by: {stopped}", file=sys.stderr, flush=True)
             self.group.remove()
@@ -267,7 +268,7 @@ class Watcher:
 
 def main(argv):
     if len(argv) < 3 or argv[1] != "--":
-        raise SystemExit("usage: python -I -m autograder.launch SETTINGS.json -- KERNEL COMMAND")
+        raise SystemExit("usage: python -I -m autograder.sandbox.launch SETTINGS.json -- KERNEL COMMAND")
     with open(argv[0]) as handle:
         settings = json.load(handle)
     arguments = bwrap_arguments(settings, argv[2:])
@@ -287,7 +288,7 @@ def main(argv):
             _limit_resources(settings)
             os.execvp("bwrap", ["bwrap", "--args", str(listing), *command])
         except BaseException as error:  # noqa: BLE001 (never run the kernel outside its group)
-            print(f"autograder.launch: cannot start the sandbox: {error}", file=sys.stderr, flush=True)
+            print(f"autograder.sandbox.launch: cannot start the sandbox: {error}", file=sys.stderr, flush=True)
         os._exit(127)
     sys.exit(Watcher(child, settings, group, parent).run())
 

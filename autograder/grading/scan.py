@@ -1,6 +1,6 @@
 """Find learner code that uses the reference solution or tries to reach into the grader (a static scan).
 
-Advice for the instructor, never a score. The points are decided by the judge (:mod:`autograder.judge`),
+Advice for the instructor, never a score. The points are decided by the judge (:mod:`autograder.grading.judge`),
 outside the learner's kernel, so nothing found here can have raised them; a finding flags the notebook
 for review in the formgrader, with the evidence as a comment, and the score stays as graded. So the scan
 errs on the side of silence: ordinary code (imports, the course's own ``from tests import ...``, prints,

@@ -39,7 +39,7 @@ nbconvert itself uses) and a policy of its own that keeps ordinary markdown read
 * :func:`clean_html` replaces nbconvert's ``clean_html`` filter, and ``sanitize_html`` is on, so outputs go
   through the same policy (``OutputCaps`` keeps only text and PNG/JPEG in the first place).
 * :class:`SafeHTMLExporter` writes the feedback pages (``nbgrader generate_feedback``) and
-  :func:`autograder.feedback.status_page`'s pages: it sanitises last (after the learner view's banner and
+  :func:`autograder.grading.feedback.status_page`'s pages: it sanitises last (after the learner view's banner and
   comments are added) and puts a Content-Security-Policy ``<meta>`` (:data:`PAGE_CSP`) first in the head: a
   page opened from disk or an LMS runs no script at all.
 * :func:`review_settings`: the Content-Security-Policy header of ``make review`` (:data:`REVIEW_CSP`).

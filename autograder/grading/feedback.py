@@ -4,7 +4,7 @@
 autograded notebook into the learner's view of it:
 
 * check cells show their visible source only (hidden-test regions cut out, as in the exercise) and
-  only the outputs of the learner-visible run (see :mod:`autograder.execute`); below them, the
+  only the outputs of the learner-visible run (see :mod:`autograder.grading.execute`); below them, the
   grader's verdict: points, and whether the check or a hidden test failed (never how);
 * a notebook that was not executed by ``GuardedExecute`` shows no outputs at all: whatever ran in its
   kernel after a hidden test might echo it;
@@ -21,9 +21,9 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from ..results import Status
 from .execute import METADATA, is_check, split_hidden
 from .markup import SafeHTMLExporter
-from .results import Status
 
 VERDICT_STYLE = ("border-left:4px solid {colour};padding:4px 10px;margin:4px 0;background:#f8f8f8;"
                  "font-family:sans-serif")
@@ -107,6 +107,6 @@ def status_page(path, title, statuses, reasons, notebook=None):
     banner = status_banner(statuses, reasons) or nbformat.v4.new_markdown_cell("**Autograder**", id="autograder-status")
     banner.source = f"# {html.escape(title)}\n\n" + banner.source + "\n\nScore: 0"
     nb.cells.insert(0, banner)
-    body, _ = SafeHTMLExporter().from_notebook_node(nb)  # learner markup sanitised, and a CSP: autograder/markup.py
+    body, _ = SafeHTMLExporter().from_notebook_node(nb)  # learner markup sanitised, and a CSP: see markup.py
     with open(path, "w") as handle:
         handle.write(body)

@@ -1,5 +1,10 @@
 """Move one submission's grades between nbgrader gradebooks (a worker's or a shard's into the class's).
 
+:func:`definition` is what grading depends on in a gradebook (assignments, notebooks, graded cells and
+points): a rerun keeps the class gradebook only if the course's definition is still in it
+(:func:`autograder.driver.prepare`), and a merge takes a shard only if the shard's is in the class's
+(:mod:`autograder.grades.shards`).
+
 A submission's grades travel as plain data (:func:`submission_data`) and are written with
 :func:`store_submission`, which replaces whatever the class gradebook held for that student's assignment:
 auto and manual scores, comments, the formgrader's flag, the submission time, the extension and the
@@ -16,6 +21,13 @@ from sqlalchemy.exc import SAWarning
 
 def _url(path):
     return "sqlite:///" + path
+
+
+def definition(db_path):
+    """What the grading depends on in a gradebook: assignments, notebooks, graded cells and points."""
+    with Gradebook(_url(db_path)) as gb:
+        return {(a.name, n.name, c.name, c.max_score)
+                for a in gb.assignments for n in a.notebooks for c in n.grade_cells}
 
 
 def _number(value, low, high):

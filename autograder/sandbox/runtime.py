@@ -1,8 +1,8 @@
 """The host-side things a grading run makes for its kernels, and their removal however the run ends.
 
 Each kernel has a private *runtime folder* on the host (its settings, connection file, exit status and
-its sockets folder: the one host folder the kernel may write to, see :mod:`autograder.kernel`), a cgroup
-(:mod:`autograder.cgroups`) and, as root, a sandbox user id (:func:`autograder.sandbox.lease_uid`).
+its sockets folder: the one host folder the kernel may write to, see :mod:`autograder.sandbox.kernel`), a cgroup
+(:mod:`autograder.sandbox.cgroups`) and, as root, a sandbox user id (:func:`autograder.sandbox.sandbox.lease_uid`).
 
 A :class:`GradingRun` owns them for one run: a short folder ``<temp>/agr-XXXXXXXX`` (a Unix socket's path
 has at most 107 bytes) with an ``owner.json`` naming its process, the run's cgroup ``run-<pid>-<start>-<n>``
@@ -11,7 +11,7 @@ and a cgroup); when the worker ends, however it ended (normally, an exception, S
 driver stops what is left in the scope's cgroup, unmounts and removes its folder. A plain ``nbgrader
 autograde`` makes one for its own process (:func:`own_run`), removed at exit. Either way a new run first
 removes what runs whose process is gone left behind (:func:`remove_stale`). The launcher of a kernel whose
-grader is gone removes that kernel's group and folder itself (:mod:`autograder.launch`).
+grader is gone removes that kernel's group and folder itself (:mod:`autograder.sandbox.launch`).
 """
 
 import atexit

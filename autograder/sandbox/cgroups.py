@@ -2,8 +2,8 @@
 
 rlimits count per process: four children of one kernel may each use the whole memory limit, and
 twenty spinning children twenty times the CPU time. A cgroup counts them together. Each kernel gets a
-group of its own, made by :class:`autograder.kernel.SandboxKernelManager` before the kernel starts and
-joined by the launcher (:mod:`autograder.launch`) right before it starts bubblewrap:
+group of its own, made by :class:`autograder.sandbox.kernel.SandboxKernelManager` before the kernel starts and
+joined by the launcher (:mod:`autograder.sandbox.launch`) right before it starts bubblewrap:
 
 * **memory**: ``memory.max`` (v2) or ``memory.limit_in_bytes`` and ``memory.memsw.limit_in_bytes`` (v1,
   swap included where the kernel accounts it). Past it the kernel's OOM killer stops a process of the

@@ -1,14 +1,14 @@
-"""A Jupyter kernel manager that starts every kernel in the sandbox (:mod:`autograder.sandbox`).
+"""A Jupyter kernel manager that starts every kernel in the sandbox (:mod:`autograder.sandbox.sandbox`).
 
 The kernel has no network, so it talks to nbgrader over ZeroMQ's ``ipc`` transport: Unix sockets in a
-private runtime folder (:mod:`autograder.runtime`) whose sockets folder is the only host folder the
+private runtime folder (:mod:`autograder.sandbox.runtime`) whose sockets folder is the only host folder the
 kernel may write to, and only while it starts. As root that folder is a tmpfs of 64 KiB
-(:data:`autograder.sandbox.SOCKETS_FOLDER_BYTES`): all the kernel can ever write on the host. As soon as
+(:data:`autograder.sandbox.sandbox.SOCKETS_FOLDER_BYTES`): all the kernel can ever write on the host. As soon as
 the kernel answers (its client's ``wait_for_ready``), :meth:`SandboxKernelManager.lock_sockets` takes the
 right to write there away again, before any learner cell runs, and removes anything but the sockets.
 
-The kernel and every process it starts share a cgroup (:mod:`autograder.cgroups`) with the submission's
-memory, process and CPU-time limits, made here and watched by the launcher (:mod:`autograder.launch`).
+The kernel and every process it starts share a cgroup (:mod:`autograder.sandbox.cgroups`) with the submission's
+memory, process and CPU-time limits, made here and watched by the launcher (:mod:`autograder.sandbox.launch`).
 Interrupts go as messages (a signal could not cross the sandbox's PID namespace). When the kernel dies,
 :meth:`SandboxKernelManager.exit_signal` says how and :meth:`SandboxKernelManager.limit_hit` which limit
 of its group stopped it. When the kernel is shut down, its group, its folder and (plain nbgrader) its
@@ -26,7 +26,7 @@ import time
 
 from jupyter_client.manager import AsyncKernelManager
 
-from . import cgroups, runtime
+from . import cgroups, launch, runtime
 from .sandbox import (SOCKETS, SOCKETS_FOLDER_BYTES, Sandbox, launcher_settings, lease_uid, running_as_root,
                       write_settings)
 
@@ -39,7 +39,7 @@ class SandboxKernelManager(AsyncKernelManager):
     """``AsyncKernelManager`` whose kernels run in bubblewrap, configured by ``c.Sandbox`` (see sandbox.py)."""
 
     runtime = None  # this kernel's private folder: settings, connection file, sockets, exit status
-    group = None  # its cgroup (autograder.cgroups.Group), or None where limits are per process only
+    group = None  # its cgroup (autograder.sandbox.cgroups.Group), or None where limits are per process only
     _lease = None  # plain nbgrader as root: the uid this kernel leased
     _warned = set()
 
@@ -106,7 +106,7 @@ class SandboxKernelManager(AsyncKernelManager):
         if os.path.exists(path):
             os.unlink(path)
         write_settings(path, self._settings)
-        return [sys.executable, "-I", "-m", "autograder.launch", path, "--", *command]
+        return [sys.executable, "-I", "-m", launch.__name__, path, "--", *command]
 
     def client(self, **kwargs):
         """The kernel's client; once it saw the kernel answer (``wait_for_ready``), the sockets are locked."""

@@ -14,12 +14,11 @@ import stat
 
 from nbgrader.api import Gradebook
 
-from .course import GradingError
-from .driver import definition
+from ..course import GradingError
+from ..intake.safefiles import TooLarge, UnsafeFile, entries, read_regular, write_new
+from ..results import load_records, save_records
 from .export import write_grades
-from .gradebook import store_submission, submission_data
-from .results import load_records, save_records
-from .safefiles import TooLarge, UnsafeFile, entries, read_regular, write_new
+from .gradebook import definition, store_submission, submission_data
 
 MAX_FILE_BYTES = 40 * 2**20
 REQUIRED = ("nbgrader_config.py", "gradebook.db", "records.json", os.path.join("workers", ".template", "gradebook.db"))

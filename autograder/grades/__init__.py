@@ -1,0 +1,7 @@
+"""A class's grades: nbgrader gradebooks, due dates and late policies, exports, shards merged.
+
+``gradebook``  a submission's grades moved between gradebooks; what grading depends on in one (``definition``)
+``schedule``   due dates and late policies per assignment (nbgrader's late-submission plugin)
+``export``     grades.csv, Canvas and Moodle CSVs, feedback packages per student
+``shards``     merging the grading folders of shards (``grade --shard i/n``)
+"""
