@@ -95,7 +95,7 @@ sandbox:  ## Install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)
 # temporary folder.
 images: $(INSTALLED)  ## Refresh the README's pictures in images/ (a fresh demo run; JupyterLab and formgrader in Chromium)
 	$(BIN)/python -m retinanet demo --picture images/demo_detections.png
-	COURSE_SCREENSHOTS="$(CURDIR)/images" $(BIN)/python -m pytest test_suite/test_browser.py test_suite/test_formgrader.py
+	COURSE_SCREENSHOTS="$(CURDIR)/images" $(BIN)/python -m pytest test_suite/course/test_browser.py test_suite/grading/test_formgrader.py
 
 lock: $(INSTALLED) $(JAX_INSTALLED)  ## Re-pin every installed package into requirements.lock and requirements-jax.lock
 	{ sed -n '1,2p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new

@@ -43,7 +43,7 @@ The grader's flow, one sub-package per step (``results`` is the vocabulary they 
 Imports go one way: a sub-package takes from this folder only ``results`` and ``course``, never ``driver``,
 ``__main__`` or ``benchmark``; ``grading`` uses ``sandbox`` (the kernel) and ``grades.gradebook``, ``grades``
 reads files through ``intake.safefiles``, and no sub-package imports one that imports it
-(``test_suite/test_judge.py``).
+(``test_suite/checks/test_judge.py``).
 
 Nothing here imports TensorFlow or the reference package (``retinanet``) itself: the judge loads the
 course's checks from its ``tests.py`` (which do), and takes only the probe wire from ``course_checks``.

@@ -60,7 +60,7 @@ def _timed_run(course, submissions, jobs, base, limits=Limits()):
 
 def _catalogue(base):
     """The test suite's hostile catalogue (toy course): its size, time and whether every case got its status."""
-    path = os.path.join(REPOSITORY, "test_suite", "grading_toy_course.py")
+    path = os.path.join(REPOSITORY, "test_suite", "grading", "grading_toy_course.py")
     spec = importlib.util.spec_from_file_location("grading_toy_course", path)
     toy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(toy)

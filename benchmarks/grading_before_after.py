@@ -40,7 +40,8 @@ def cpu_model():
 
 def write_submission(checkout, folder, assignment):
     """A correct submission of ``assignment`` made from ``checkout``'s own notebooks."""
-    code = (f"import sys; sys.path.insert(0, {os.path.join(checkout, 'test_suite')!r}); "
+    code = (f"import sys; sys.path[:0] = [{os.path.join(checkout, 'test_suite')!r}, "  # the toy course: flat or
+            f"{os.path.join(checkout, 'test_suite', 'grading')!r}]; "  # in grading/ (since the suite has folders)
             "import nbformat, os; from test_grading_course import completed_exercise; "
             f"_, nb = completed_exercise({assignment!r}, {assignment.split('-', 1)[1]!r}); "
             f"os.makedirs({os.path.join(folder, 'learner', assignment)!r}, exist_ok=True); "

@@ -14,7 +14,7 @@ Usage, from anywhere::
     python benchmarks/tables.py --check   # write nothing; exit 1 naming each stale, unknown or unplaced table
     python benchmarks/tables.py --list    # the tables, the JSON each reads, and the pages that hold it
 
-``test_suite/test_docs_tables.py`` runs the check, and also fails when a figure a table shows is typed in
+``test_suite/project/test_docs_tables.py`` runs the check, and also fails when a figure a table shows is typed in
 the prose of the pages (:func:`typed_figures`): prose says "see Results" instead.
 """
 

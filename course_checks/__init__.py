@@ -24,7 +24,7 @@ cause when the check can tell it.
 
 Each exercise's module holds its check, its helpers and the causes it reports, and is named after its
 exercise, like the exercise's cause keys and mistake files (``fpn``: causes ``fpn.*``, mutants
-``test_suite/mistakes/fpn_*.py``, reference ``retinanet/fpn.py``). A later exercise reuses an earlier one's
+``test_suite/checks/mistakes/fpn_*.py``, reference ``retinanet/fpn.py``). A later exercise reuses an earlier one's
 checks by importing them (``model`` from ``fpn`` and ``heads``, ``box_coding`` from ``anchors``); what
 several share lives in ``harness``.
 

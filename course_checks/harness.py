@@ -6,7 +6,7 @@ raises ``AssertionError`` with one message: what was expected, what was found, a
 claimed only when it is what differs: each diagnosable mistake is a :class:`Cause`, a row of its check's
 table, usually tried as a *variant* (the reference computation with that one mistake made) whose result
 must equal the learner's. Every cause is registered in :data:`CAUSES`, and the test suite runs, for each
-row, a mutant in ``test_suite/mistakes/`` that must fail with exactly that cause.
+row, a mutant in ``test_suite/checks/mistakes/`` that must fail with exactly that cause.
 
 Numbers of the paper appear in messages through :data:`PAPER` (the reference constants), never as literals.
 

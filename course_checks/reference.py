@@ -2,7 +2,7 @@
 
 :data:`REFERENCE_ARGUMENTS` maps every check to a function returning what a learner with the reference
 solution passes to it: the test suite requires every check to pass on it, in the notebook and through the
-judge's handles (``test_suite/test_checks.py``, ``test_suite/test_judge.py``).
+judge's handles (``test_suite/checks/test_checks.py``, ``test_suite/checks/test_judge.py``).
 """
 
 import functools

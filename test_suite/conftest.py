@@ -9,7 +9,7 @@ Two legs run the suite (``make test``): the TensorFlow leg and the JAX leg (``KE
 environment without TensorFlow, which fails if anything imported TensorFlow). A test module says which
 legs it runs on with a module-level ``pytestmark = pytest.mark.backends("tensorflow", "jax")``; without
 one it runs on TensorFlow alone (the course, the checks, the notebooks, the grader, the browser).
-``test_suite/test_layers.py`` fails when a module that needs nothing of TensorFlow lacks the mark.
+``test_suite/project/test_layers.py`` fails when a module that needs nothing of TensorFlow lacks the mark.
 """
 
 import ast

@@ -176,8 +176,8 @@ def main():
     benchmark(check, "train_more", ["--train", f"{train_512}:float32,{train_800}:{low_precision}", "--steps", steps,
                                     *nothing_else], 240, json_path("train_more"))
     shapes_training(check, args.smoke, scratch)
-    core = ["test_boxes", "test_matching", "test_losses", "test_nms", "test_postprocess", "test_legacy_parity",
-            "test_training"]
+    core = ["paper/test_boxes", "paper/test_matching", "paper/test_losses", "paper/test_nms", "paper/test_postprocess",
+            "paper/test_legacy_parity", "run/test_training"]
     check.run("tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         *[f"test_suite/{name}.py" for name in core]], 150, env={"KERAS_BACKEND": "jax"})
     print(f"report: {check.rename_for_device()}")

@@ -26,7 +26,7 @@ import urllib.request
 import nbformat
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [  # headless, and nothing that reaches the network (the machine's network is closed)

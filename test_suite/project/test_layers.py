@@ -5,6 +5,7 @@ The rule lives once, as the design page's table; this test reads it, so page and
 """
 
 import ast
+import graphlib
 import pathlib
 import re
 
@@ -13,7 +14,7 @@ from conftest import BACKENDS_MARK, module_backends
 
 pytestmark = pytest.mark.backends("tensorflow", "jax")
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROJECT = ("retinanet", "course", "course_checks", "autograder", "tests")
 """The project's own top-level modules: imports of anything else (NumPy, Keras, nbgrader...) are free."""
 ROW = re.compile(r"^\| (?P<layer>\w+) \| (?P<folders>[^|]+) \| (?P<allowed>[^|]+) \|$")
@@ -140,8 +141,73 @@ def _needs_tensorflow(path, local, seen=()):
 def test_a_test_module_without_a_backends_mark_needs_tensorflow():
     """A module runs on TensorFlow alone by default; one that needs nothing of TensorFlow must say where it
     runs (``pytestmark = pytest.mark.backends(...)``), so no backend-neutral test silently skips JAX."""
-    suite = pathlib.Path(__file__).resolve().parent
+    suite = pathlib.Path(__file__).resolve().parents[1]
     local = {p.stem: p for p in suite.rglob("*.py")}
     unmarked = [p for p in sorted(suite.rglob("test_*.py")) if not BACKENDS_MARK.search(p.read_text(encoding="utf-8"))]
     assert [p.name for p in unmarked if not _needs_tensorflow(p, local)] == []
-    assert module_backends(suite / "test_jax.py") == {"jax"}
+    assert module_backends(suite / "run" / "test_jax.py") == {"jax"}
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_the_probe_needs_only_the_standard_library_numpy_and_keras():
+    """The probe runs in the learner's kernel, loaded as source: beyond the table's rule (the wire imports
+    nothing else of the project) it may import nothing the kernel might lack."""
+    probe_imports = _imports(ROOT / "course_checks" / "probe.py")
+    assert {name.split(".")[0] for name in probe_imports} <= {"base64", "hashlib", "io", "json", "re", "weakref",
+                                                               "numpy", "keras", "sys", "collections"}
+
+
+def _autograder_imports(path, root):
+    """The ``autograder`` modules and packages that the module at ``path`` imports (relative imports resolved)."""
+    package = list(path.relative_to(root).parts[:-1])  # a module's package is its folder
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            module = ".".join(package[:len(package) - node.level + 1] if node.level else [])
+            module = ".".join(filter(None, [module, node.module]))
+            names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    found = set()
+    for name in names:  # each name's longest prefix that is a module or a package of autograder
+        parts = name.split(".")
+        while parts and parts[0] == "autograder":
+            candidate = root.joinpath(*parts)
+            if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
+                found.add(".".join(parts))
+                break
+            parts = parts[:-1]
+    return found
+
+
+def test_the_graders_sub_packages_import_only_downwards():
+    """autograder/__init__.py's lines: a sub-package (intake, sandbox, grading, grades) takes from the root only
+    the shared vocabulary (``results``) and the course (``course``), never the driver or the command line; the
+    sub-packages import each other without a cycle; ``results`` and ``course`` import nothing of the grader."""
+    root = ROOT
+    folder = root / "autograder"
+    assert _autograder_imports(folder / "intake" / "intake.py", root) >= {"autograder.results",
+                                                                          "autograder.intake.layouts"}
+    sub_packages = {path.parent.name for path in folder.glob("*/__init__.py")}
+    assert sub_packages == {"intake", "sandbox", "grading", "grades"}
+    uses = {name: set() for name in sub_packages}
+    for path in folder.glob("*/*.py"):
+        for module in _autograder_imports(path, root):
+            parts = module.split(".")
+            if len(parts) > 1 and parts[1] in sub_packages:
+                uses[path.parent.name] |= {parts[1]} - {path.parent.name}
+            else:
+                assert module in ("autograder", "autograder.results", "autograder.course"), (path, module)
+    graphlib.TopologicalSorter(uses).prepare()  # CycleError if two sub-packages depend on each other
+    for name in ("results", "course"):
+        assert not _autograder_imports(folder / f"{name}.py", root), name

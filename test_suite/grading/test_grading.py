@@ -250,10 +250,10 @@ def test_readme_status_table_is_the_code_s():
 
 
 def test_the_catalogue_page_is_generated_from_the_catalogue():
-    """``docs/grading-catalogue.md`` is what ``python test_suite/grading_toy_course.py`` prints now."""
+    """``docs/grading-catalogue.md`` is what ``python test_suite/grading/grading_toy_course.py`` prints now."""
     import subprocess
     import sys
-    printed = subprocess.run([sys.executable, os.path.join(toy.REPOSITORY, "test_suite", "grading_toy_course.py")],
+    printed = subprocess.run([sys.executable, os.path.join(toy.REPOSITORY, "test_suite", "grading", "grading_toy_course.py")],
                              capture_output=True, text=True, check=True).stdout
     with open(os.path.join(toy.REPOSITORY, "docs", "grading-catalogue.md")) as handle:
-        assert handle.read() == printed, "regenerate: python test_suite/grading_toy_course.py > docs/grading-catalogue.md"
+        assert handle.read() == printed, "regenerate: python test_suite/grading/grading_toy_course.py > docs/grading-catalogue.md"

@@ -1,6 +1,6 @@
 """The catalogue of typical learner mistakes: every mutant must fail its check with the message of its cause.
 
-Each file in ``test_suite/mistakes/`` is one mistake: a module docstring describing it, ``CHECK`` (the
+Each file in ``test_suite/checks/mistakes/`` is one mistake: a module docstring describing it, ``CHECK`` (the
 check that must catch it), ``CAUSE`` (the key of the :class:`course_checks.harness.Cause` whose message it
 must get), ``KEYWORD`` (a phrase that message must contain) and ``arguments()`` (what the learner would
 pass to the check). Every cause the checks can report is triggered by at least one mutant, so each row of
@@ -40,7 +40,7 @@ def test_every_mistake_is_described_and_names_a_known_cause():
 def test_every_cause_is_triggered_by_a_mistake():
     """Each row of every diagnosis table (and every other failure message) has its mutant."""
     untested = sorted(set(CAUSES) - {mistake.CAUSE for mistake in MISTAKES.values()})
-    assert not untested, f"causes without a mutant in test_suite/mistakes/: {untested}"
+    assert not untested, f"causes without a mutant in test_suite/checks/mistakes/: {untested}"
 
 
 def test_every_check_has_mistakes():

@@ -11,7 +11,7 @@ from nbgrader.api import Gradebook
 from autograder.driver import grade_class
 from autograder.sandbox.sandbox import Limits
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSIGNMENT, NOTEBOOK = "01-architecture", "architecture"
 
 

@@ -189,7 +189,7 @@ def test_headless_notebook_gets_static_pictures_and_no_stderr(monkeypatch, repo_
         "from course.widgets import anchor_assignment_explorer, detection_explorer, focal_loss_explorer",
         "focal_loss_explorer()",
         "anchor_assignment_explorer()",
-        "import sys; sys.path.insert(0, 'test_suite')\n"
+        "import sys; sys.path.insert(0, 'test_suite/course')\n"
         "from test_interactive import scene_predictions\n"
         "image, boxes, predictions = scene_predictions()\n"
         "detection_explorer(image, predictions, gt_boxes=boxes)",

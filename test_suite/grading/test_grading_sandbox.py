@@ -32,7 +32,7 @@ def test_the_kernel_is_given_only_the_allow_list(tmp_path):
                                            str(tmp_path / "connection.json")])
     read_only = {destination for _, destination in _options(arguments, "--ro-bind", 2)}
     allowed = {"/usr"} | {os.path.realpath(p) for p in python_paths()} | {os.path.abspath(p) for p in python_paths()}
-    allowed |= {os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "retinanet")}
+    allowed |= {os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "retinanet")}
     assert read_only <= allowed
     assert _options(arguments, "--bind", 2) == [(str(tmp_path / "s"), str(tmp_path / "s"))]  # its sockets only
     assert {"--unshare-net", "--unshare-pid", "--unshare-ipc", "--clearenv", "--die-with-parent"} <= set(arguments)

@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.backends("tensorflow", "jax")
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 README_MAX_LINES = 300
 
 
