@@ -22,10 +22,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from PIL import Image
 
 from retinanet._keras import keras
 from retinanet.anchors import check_image_size
+from retinanet.data.images import read_rgb
 from retinanet.data.transforms import DEFAULT_JITTER, augment, resize_and_pad
 
 PADDING_CLASS = -1
@@ -36,7 +36,13 @@ DEFAULT_CACHE_BYTES = 4 * 2 ** 30
 
 
 class ImageCache:
-    """Decoded RGB ``uint8`` images by path, shared by worker threads, up to ``max_bytes``."""
+    """Decoded RGB ``uint8`` images by path, shared by worker threads, up to ``max_bytes``.
+
+    Images are read by :func:`retinanet.data.images.read_rgb`: decoded in full, as displayed (EXIF
+    orientation), 8-bit RGB; a file that cannot be read raises :class:`~retinanet.data.images.ImageError`
+    naming it (:func:`retinanet.data.load_coco` has checked every file before, so this happens only to a
+    file changed since).
+    """
 
     def __init__(self, max_bytes=DEFAULT_CACHE_BYTES):
         self.max_bytes, self.bytes = max_bytes, 0
@@ -45,8 +51,7 @@ class ImageCache:
     def load(self, path):
         image = self._images.get(path)
         if image is None:
-            with Image.open(path) as opened:
-                image = np.asarray(opened.convert("RGB"))
+            image = read_rgb(path)
             with self._lock:
                 if self.bytes + image.nbytes <= self.max_bytes and path not in self._images:
                     self._images[path] = image

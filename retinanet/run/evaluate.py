@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from retinanet.data import load_coco
+from retinanet.data import DatasetError, load_coco
 from retinanet.data.loader import evaluation_batches
 
 
@@ -100,12 +100,30 @@ def format_table(metrics):
     return "\n".join(lines)
 
 
+def check_evaluation_set(dataset):
+    """:class:`DatasetError` when COCO AP cannot be computed on ``dataset``: no images, or no object to find
+    (pycocotools would answer every AP with -1, "n/a")."""
+    if not dataset.records:
+        raise DatasetError(f"{dataset.annotations_path}: no images to evaluate on; pass an annotation file with "
+                           "images and their objects")
+    if not any(len(record.boxes) for record in dataset.records):
+        raise DatasetError(f"{dataset.annotations_path}: no objects to evaluate against (its "
+                           f"{len(dataset.records)} images have no annotations that are not crowd regions), so "
+                           "every AP would be n/a; pass an annotation file with objects")
+
+
 def evaluate(run_dir, annotations, images, output=None, batch_size=16):
-    """Evaluate a trained run on a COCO-format dataset; writes ``output`` (JSON) and returns the metrics."""
+    """Evaluate a trained run on a COCO-format dataset; writes ``output`` (JSON) and returns the metrics.
+
+    Raises:
+        DatasetError: a dataset that cannot be used (:func:`retinanet.data.load_coco`), or one with no images
+            or no objects (:func:`check_evaluation_set`); checked before the model is loaded.
+    """
     from retinanet.run.run_dir import RunError, load_trained_model
 
-    detector, config = load_trained_model(run_dir)
     dataset = load_coco(annotations, images)
+    check_evaluation_set(dataset)
+    detector, config = load_trained_model(run_dir)
     if dataset.class_names != config.class_names:
         raise RunError(f"{annotations} has classes {dataset.class_names}, the model in {run_dir} was trained on "
                        f"{config.class_names}")

@@ -4,18 +4,28 @@ Each image is resized with padding to the run's input size exactly as in evaluat
 is decoded with :func:`retinanet.postprocess.decode_detections` (score threshold, top-k per level,
 class-wise NMS; Lin et al., Sec. 4.1), boxes are mapped back to the original pixels, and the detections
 scoring at least :data:`DRAW_SCORE_THRESHOLD` are drawn on the original image, one box per object
-(:func:`one_box_per_object`).
+(:func:`one_box_per_object`). Images are read as training and evaluation read them
+(:func:`retinanet.data.images.read_rgb`: full decode, EXIF orientation, 8-bit RGB), so a picture shows the
+image as a viewer displays it.
+
+Each input gets its own picture (:func:`output_names`): its path relative to the deepest folder holding
+every input, with ``.png`` for its extension, so inputs of different folders never overwrite each other.
 """
 
+import collections
 import glob
 import os
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
+from retinanet.data import images as image_reader
 from retinanet.data.transforms import resize_and_pad
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+ImageError = image_reader.ImageError
+"""What prediction raises for an image file it cannot read (defined beside the reader, :mod:`retinanet.data.images`)."""
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 DRAW_SCORE_THRESHOLD = 0.5
 """Detections drawn on pictures score at least this much (evaluation keeps everything above 0.05, Sec. 4.1).
@@ -34,31 +44,58 @@ _PALETTE = ((255, 64, 64), (64, 200, 255), (255, 220, 0), (80, 255, 120), (255, 
 
 
 def image_files(inputs):
-    """Image files among ``inputs`` (files, or directories searched one level deep), sorted per directory."""
-    files = []
+    """Image files among ``inputs`` (files, or directories searched one level deep), sorted per directory; a
+    file named twice (also through a directory, or a link) is listed once."""
+    files, seen = [], set()
     for item in inputs:
+        item = os.fspath(item)
         if os.path.isdir(item):
-            files.extend(sorted(p for p in glob.glob(os.path.join(item, "*")) if p.lower().endswith(IMAGE_SUFFIXES)))
+            found = sorted(p for p in glob.glob(os.path.join(glob.escape(item), "*"))
+                           if p.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(p))
         elif os.path.isfile(item):
-            files.append(item)
+            found = [item]
         else:
             raise FileNotFoundError(f"no such image file or directory: {item}")
+        for path in found:
+            if os.path.realpath(path) not in seen:
+                seen.add(os.path.realpath(path))
+                files.append(path)
     if not files:
-        raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {list(inputs)}")
+        raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {[os.fspath(i) for i in inputs]}")
     return files
 
 
-class ImageError(ValueError):
-    """An image file that cannot be read as a picture; the message names the file and the formats to pass."""
+def output_names(paths):
+    """The picture's file name under the output folder for each input path (relative, ``/``-separated).
+
+    Each is the input's path relative to the deepest folder that holds all inputs, its extension replaced by
+    ``.png``: ``predict a/x.png b/x.png`` gives ``a/x.png`` and ``b/x.png``, one folder's files give their own
+    names. Inputs of one folder that differ only in their extension (``y.png``, ``y.jpg``) keep it before
+    ``.png`` (``y.png.png``, ``y.jpg.png``); a name still taken gets ``-2``, ``-3``, ... No two inputs share a
+    picture, and none is written outside the output folder.
+    """
+    absolute = [os.path.abspath(path) for path in paths]
+    if not absolute:
+        return []
+    common = os.path.commonpath([os.path.dirname(path) for path in absolute])
+    relative = [os.path.relpath(path, common) for path in absolute]
+    stems = [os.path.splitext(name)[0] for name in relative]
+    counts = collections.Counter(stem.lower() for stem in stems)
+    names, taken = [], set()
+    for name, stem in zip(relative, stems):
+        candidate = (name if counts[stem.lower()] > 1 else stem) + ".png"
+        base, number = candidate[: -len(".png")], 2
+        while candidate.lower() in taken:
+            candidate, number = f"{base}-{number}.png", number + 1
+        taken.add(candidate.lower())
+        names.append(candidate.replace(os.sep, "/"))
+    return names
 
 
 def read_image(path):
-    """An image file as RGB ``uint8`` ``(h, w, 3)``; :class:`ImageError` naming the file if it cannot be read."""
-    try:
-        with Image.open(path) as opened:
-            return np.asarray(opened.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise ImageError(f"cannot read image {path} ({error}): pass PNG, JPEG, BMP or GIF files") from None
+    """An image file as displayed, RGB ``uint8`` ``(h, w, 3)`` (:func:`retinanet.data.images.read_rgb`);
+    :class:`ImageError` naming the file and what is wrong if it cannot be read."""
+    return image_reader.read_rgb(path)
 
 
 def detect_images(detector, images):
@@ -123,21 +160,22 @@ def draw_detections(pixels, boxes, scores, classes, class_names, min_score=DRAW_
 
 def write_pictures(paths, detections, output_dir, class_names, min_score=DRAW_SCORE_THRESHOLD, zoom=1,
                    all_classes=False):
-    """``output_dir/<name>.png`` for every image path, with its detections (from :func:`detect_images`) drawn
-    by :func:`draw_detections`; returns the written paths."""
-    os.makedirs(output_dir, exist_ok=True)
+    """A picture under ``output_dir`` for every image path (named by :func:`output_names`), with its detections
+    (from :func:`detect_images`) drawn by :func:`draw_detections`; returns the written paths, one per input."""
     written = []
-    for path, (pixels, boxes, scores, classes) in zip(paths, detections):
-        target = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
+    for name, (pixels, boxes, scores, classes) in zip(output_names(paths), detections):
+        target = os.path.join(output_dir, *name.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
         draw_detections(pixels, boxes, scores, classes, class_names, min_score, zoom, all_classes).save(target)
         written.append(target)
     return written
 
 
 def predict(run_dir, inputs, output_dir, min_score=DRAW_SCORE_THRESHOLD, zoom=1, all_classes=False):
-    """Detect in every image of ``inputs`` and write ``output_dir/<name>.png`` with the detections drawn.
+    """Detect in every image of ``inputs`` and write a picture of each under ``output_dir`` with the detections
+    drawn (names: :func:`output_names`).
 
-    Returns the written paths.
+    Returns the written paths, one per image file (a file named twice is read once).
     """
     from retinanet.run.run_dir import load_trained_model
 

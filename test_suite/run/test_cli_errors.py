@@ -8,10 +8,12 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from retinanet.data.synthetic import make_dataset, split_paths
 from retinanet.run.loop import train
 from retinanet.run.recipes import TrainConfig
+from retinanet.tools.cli import main
 
 pytestmark = pytest.mark.backends("tensorflow", "jax")
 
@@ -115,3 +117,64 @@ def test_debug_shows_the_traceback(tmp_path):
     completed = run_cli(tmp_path, "--debug", "evaluate", "--run-dir", tmp_path / "no-such-run")
     assert completed.returncode == 1
     assert "Traceback" in completed.stderr and "RunError" in completed.stderr
+
+
+def _jpeg_dataset(data, folder):
+    """The tiny run's train split as JPEG files in ``folder``: ``(annotations, image folder)``."""
+    annotations, images = split_paths(data, "train")
+    content = json.loads(open(annotations).read())
+    folder.mkdir()
+    for image in content["images"]:
+        name = image["file_name"].replace(".png", ".jpg")
+        Image.open(f"{images}/{image['file_name']}").convert("RGB").save(folder / name, quality=95)
+        image["file_name"] = name
+    (folder / "instances.json").write_text(json.dumps(content))
+    return folder / "instances.json", folder
+
+
+def test_training_on_a_truncated_jpeg_stops_before_training_naming_it(tiny_run, tmp_path):
+    data, _ = tiny_run
+    annotations, folder = _jpeg_dataset(data, tmp_path / "photos")
+    bad = folder / "000001.jpg"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # a JPEG cut in half
+    message = error_lines(run_cli(tmp_path, "train", "--annotations", annotations, "--images", folder,
+                                  "--run-dir", tmp_path / "run", "--image-size", "64", "--steps", "1"))
+    assert f"{annotations}: image id 2 ('000001.jpg'): cannot read image {bad}: image file is truncated" in message
+    assert "fix that file" in message
+    assert not (tmp_path / "run").exists()
+
+
+def test_predicting_a_truncated_jpeg_names_it(tiny_run, tmp_path):
+    _, run = tiny_run
+    picture = tmp_path / "holiday.jpg"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(picture)
+    picture.write_bytes(picture.read_bytes()[:200])
+    message = error_lines(run_cli(tmp_path, "predict", picture, "--run-dir", run))
+    assert f"cannot read image {picture}: " in message and "truncated" in message
+    assert not (tmp_path / "predictions").exists()
+
+
+def test_evaluating_on_no_images(tiny_run, tmp_path):
+    data, run = tiny_run
+    empty = tmp_path / "empty.json"
+    content = json.loads(open(split_paths(data, "test")[0]).read())
+    empty.write_text(json.dumps({**content, "images": [], "annotations": []}))
+    message = error_lines(run_cli(tmp_path, "evaluate", "--run-dir", run, "--annotations", empty,
+                                  "--images", data / "test"))
+    assert f"{empty}: no images to evaluate on" in message
+    assert not (run / "evaluation_custom.json").exists()
+
+
+def test_predicting_two_folders_with_the_same_names_writes_every_picture(tiny_run, tmp_path, capsys):
+    """Not a mistake, but what a mistake used to cost: pictures of one folder overwriting another's."""
+    data, run = tiny_run
+    test_image = split_paths(data, "test")[1] + "/000000.png"
+    for folder, names in (("dirA", ["x.png"]), ("dirB", ["x.png", "y.png", "y.jpg"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            Image.open(test_image).convert("RGB").save(tmp_path / folder / name)
+    assert main(["predict", str(tmp_path / "dirA"), str(tmp_path / "dirB"), "--run-dir", str(run),
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
+    assert written == ["dirA/x.png", "dirB/x.png", "dirB/y.jpg.png", "dirB/y.png.png"]
+    assert f"wrote 4 pictures to {tmp_path / 'out'}" in capsys.readouterr().out
