@@ -241,6 +241,8 @@ class GuardedExecute(Execute):
                 self._run_hidden(nb, earlier, frozen)
         except DeadKernelError:
             return
+        except Exception as error:  # noqa: BLE001 (the notebook was graded without them: they score 0)
+            self.log.warning("autograder: the hidden tests before the stopped cell could not be run: %s", error)
 
     def _judge_cell(self, cell, index):
         """A check cell: its preparing statements in the kernel, its checks here; the judge's outputs only."""
