@@ -74,8 +74,9 @@ class FolderLock:
         return True
 
     def _busy_message(self):
+        hint = ", or pass --wait to grade after it" if self.what == "grade" else ""
         return (f"{os.path.dirname(self.path)} is being graded by {_holder_text(self._read_holder())}; wait for it "
-                f"to finish, or pass --wait to grade after it (lock: {self.path})")
+                f"to finish{hint} (lock: {self.path})")
 
     def _read_holder(self):
         for _ in range(8):  # the holder writes who it is right after taking the lock
