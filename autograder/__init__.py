@@ -38,6 +38,7 @@ The grader's flow, one sub-package per step (``results`` is the vocabulary they 
 ``grades.schedule``             due dates and late policies per assignment (nbgrader's late-submission plugin)
 ``grades.export``               grades.csv, Canvas and Moodle CSVs, feedback packages per student
 ``grades.shards``               merging the grading folders of shards (``grade --shard i/n``)
+``grades.lock``                 one grader per grading folder at a time (``OUT/grading.lock``, ``--wait``)
 ==============================  ===========================================================================
 
 Imports go one way: a sub-package takes from this folder only ``results`` and ``course``, never ``driver``,

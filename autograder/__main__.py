@@ -4,18 +4,26 @@
 ``merge``     merge the grading folders of shards into one
 ``export``    grades.csv, Canvas and Moodle CSVs and per-student feedback packages from a grading folder
 ``schedule``  write the course's due dates (``c.Schedule.due``) into its own gradebook, for plain nbgrader
+
+Exit codes: 0 the command ran (outcomes are in the CSV and the gradebook, never in the exit code); 2 it
+was misused or could not run, with a one-line message (among them: another grader holds the grading folder,
+see :mod:`autograder.grades.lock`; ``grade --wait`` waits for it instead); 130 it was stopped by Ctrl-C or
+SIGTERM, with a one-line message saying what it left (``grade``: the whole class's ``grades.csv``, with
+``not-graded`` rows).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 
 from nbgrader.coursedir import CourseDirectory
 
-from .course import GradingError, load_config, put_environment_bin_on_path
+from .course import GradingError, GradingInterrupted, load_config, put_environment_bin_on_path
 from .driver import grade_class
 from .grades.export import export
+from .grades.lock import FolderLock
 from .grades.schedule import apply_due_dates, read_schedule
 from .grades.shards import merge
 from .intake.intake import SubmissionError
@@ -57,6 +65,8 @@ def _grade_arguments(parser):
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run kernels without bubblewrap: only for notebooks you trust (your own solutions)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--wait", action="store_true", help="when another grader is grading into --out, wait "
+                        "for it to finish (default: refuse at once, naming it)")
 
 
 def _grade(args):
@@ -65,7 +75,7 @@ def _grade(args):
     records, summary = grade_class(
         args.course, args.submissions, args.out, assignments=args.assignment, students=args.student,
         shard=args.shard, layout=args.layout, jobs=args.jobs, limits=limits, sandboxed=not args.no_sandbox,
-        progress=not args.quiet)
+        progress=not args.quiet, wait=args.wait)
     width = max([len(r.student) for r in records] + [7])
     print(f"\n{'student':<{width}}  {'assignment':<18} {'score':>11}  status")
     for r in sorted(records, key=lambda r: (r.student, r.assignment)):
@@ -74,7 +84,11 @@ def _grade(args):
 
 
 def _merge(args):
-    count = merge(args.out, args.shards)
+    os.makedirs(args.out, exist_ok=True)
+    with contextlib.ExitStack() as locks:  # the class folder, and no shard that is still being graded
+        for folder in dict.fromkeys(os.path.realpath(f) for f in [args.out, *args.shards] if os.path.isdir(f)):
+            locks.enter_context(FolderLock(folder, what="merge"))
+        count = merge(args.out, args.shards)
     print(f"Merged {count} submissions from {len(args.shards)} shards into {args.out}; grades in "
           f"{os.path.join(args.out, 'grades.csv')}")
 
@@ -82,7 +96,9 @@ def _merge(args):
 def _export(args):
     if not os.path.isfile(os.path.join(args.out, "gradebook.db")):
         raise GradingError(f"{args.out!r} is not a grading folder (no gradebook.db): grade into it first.")
-    for path in export(args.out):
+    with FolderLock(args.out, what="export"):
+        written = export(args.out)
+    for path in written:
         print(path)
 
 
@@ -131,6 +147,12 @@ def main(argv=None):
     except (GradingError, SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except GradingInterrupted as stopped:
+        print(f"autograder: {stopped}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # before grade's own handling began, or merge, export, schedule: rerun them
+        print("\nautograder: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -16,6 +16,11 @@ class GradingError(RuntimeError):
     """A course, a submissions folder or an output folder the grader cannot work with (exit code 2)."""
 
 
+class GradingInterrupted(Exception):
+    """The grader was stopped by Ctrl-C or SIGTERM (exit code 130); its message is the one line the command
+    prints. Raised once everything the stop leaves behind is written (see :func:`autograder.driver.grade_class`)."""
+
+
 def put_environment_bin_on_path():
     """nbgrader's gradebook runs the ``alembic`` command of this Python environment: make it findable when
     the environment is not activated (``make test``, ``make grade``, a cron job)."""

@@ -9,6 +9,7 @@ Layout of the output folder ``OUT`` (an nbgrader course folder: ``nbgrader`` com
     OUT/autograded/..., OUT/feedback/<student>/<assignment>/<notebook>.html
     OUT/grades.csv, OUT/records.json           one row per submission of the class (see results.py)
     OUT/workers/<student>/<assignment>/        each submission's private course folder and logs (kept)
+    OUT/grading.lock           held by the one grader at work here (see autograder/grades/lock.py)
 
 A :class:`autograder.sandbox.runtime.GradingRun` holds what the run makes outside ``OUT``: the kernels' runtime
 folders (``<temp>/agr-…/w<n>/``, one per worker), their cgroups and the sandbox user ids leased for the
@@ -23,11 +24,20 @@ files, as regular files within size limits (:mod:`autograder.intake.safefiles`),
 entries in the class gradebook, one at a time. A failure while handling one submission is recorded as
 that submission's ``grader-error``; the CSV is written whatever happens, with every student in it.
 
+Faults of the run itself: a second grader on ``OUT`` refuses (or waits, ``--wait``): the run holds
+``OUT/grading.lock`` from intake to the CSV. Ctrl-C or SIGTERM stops the run at its next step
+(:class:`StopSignals`, :meth:`ClassRun.interrupt`): running workers are killed, finished ones merged, the
+rest recorded ``not-graded``, the CSV written whole, then :class:`GradingInterrupted` (exit 130). A driver
+killed outright (SIGKILL) takes its workers along (``PR_SET_PDEATHSIG``, :func:`_worker_preexec`), they their
+kernels (the launcher watches its parent); the lock goes with the process, and the same command run again
+grades the class.
+
 :func:`grade_class` decides what to grade (the assignments and students asked for, as intake found them)
 and hands the class to a :class:`ClassRun`, which holds the run's state: its slots (one per job, each
 with its sandbox uid as root), the spare workers waiting in them, the workers in flight and the records.
 """
 
+import ctypes
 import json
 import os
 import resource
@@ -40,15 +50,17 @@ import threading
 import time
 import zlib
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from queue import Queue
 
 from nbgrader.api import Gradebook
 from tqdm import tqdm
 
-from .course import GradingError, course_assignments, load_config, nbgrader_api, put_environment_bin_on_path
+from .course import (GradingError, GradingInterrupted, course_assignments, load_config, nbgrader_api,
+                     put_environment_bin_on_path)
 from .grades.export import write_grades
 from .grades.gradebook import definition, extension_seconds, store_submission
+from .grades.lock import FolderLock
 from .grades.schedule import apply_due_dates, read_schedule
 from .grading import worker
 from .grading.feedback import status_page
@@ -164,19 +176,48 @@ def _worker_settings(limits, uid, sandboxed, scope=None):
     return settings
 
 
-def _limit_worker_memory(limits):
-    """nbgrader's own limit; the hard limit leaves room for the kernel's (lowering is all a child may do)."""
+PR_SET_PDEATHSIG = 1
+try:  # looked up here, not in the child between fork and exec
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _worker_preexec(limits):
+    """What a worker's child does before it becomes the worker: nbgrader's own memory limit (the hard limit
+    leaves room for the kernel's: lowering is all a child may do), and death with the driver.
+
+    ``PR_SET_PDEATHSIG``: the kernel sends the worker SIGKILL when the driver's thread that started it ends,
+    so a driver killed with SIGKILL (which no handler sees) takes its workers along, spares included; the
+    worker's kernels follow it (their launcher watches its parent, bubblewrap has ``--die-with-parent``). The
+    driver's threads outlive their workers: every worker is killed before the thread pool is shut down. A
+    driver that died before the request took effect is noticed by the parent id, and the child exits."""
     soft = int(limits.worker_memory_gb * 2**30)
     hard = max(soft, int(limits.memory_gb * 2**30))
-    return lambda: resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+    driver = os.getpid()
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+        if _prctl is not None:
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != driver:
+            os._exit(1)
+
+    return preexec
+
+
+def _signal_group(process):
+    """SIGKILL a worker's process group now, without waiting (safe from any thread)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill(process):
     """SIGKILL a worker's process group; its kernels die with it (bubblewrap's --die-with-parent)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    _signal_group(process)
     process.wait()
 
 
@@ -222,6 +263,20 @@ def _reasons(result):
 def _student_info(submission):
     first, _, last = submission.name.partition(" ")
     return {"first_name": first, "last_name": last, "lms_user_id": submission.lms_id}
+
+
+def _gradebook_scores(path):
+    """``({(student, assignment): (score, max score, late penalty)}, {assignment: max score})`` of a gradebook
+    (the score after the late penalty, as the CSV has it)."""
+    with Gradebook("sqlite:///" + path) as gb:
+        maximum = {a.name: a.max_score for a in gb.assignments}
+        scores = {}
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                penalty = submission.late_submission_penalty or 0
+                scores[(submission.student.id, assignment.name)] = (submission.score - penalty,
+                                                                     submission.max_score, penalty)
+    return scores, maximum
 
 
 def shard_of(student, shards):
@@ -291,12 +346,20 @@ class ClassRun:
     (``slot_uids``); ``slots`` holds the free ones. ``spares``: the spare worker waiting in a slot;
     ``waiting``: the submissions no worker has taken yet. ``running``: the worker processes in flight,
     killed if the driver itself is interrupted. ``records``: the class's :class:`Record` per
-    ``(student, assignment)``; ``refusal_records``: the rows of refused entries.
+    ``(student, assignment)``; ``refusal_records``: the rows of refused entries; ``graded``: the keys this
+    run merged.
+
+    ``stop_requested``: an event that Ctrl-C or SIGTERM sets (:class:`StopSignals`); the grading loop then
+    calls :meth:`interrupt`, which sets ``stopping``: no worker starts any more (``process_lock`` makes
+    starting one and killing them all exclusive), the running ones are killed, the submissions no worker
+    finished are recorded as ``not-graded``.
     """
 
-    def __init__(self, course_root, out, wanted, limits, sandboxed, jobs):
+    def __init__(self, course_root, out, wanted, limits, sandboxed, jobs, stop_requested=None):
         self.course_root, self.out, self.wanted = course_root, out, wanted
         self.limits, self.sandboxed, self.jobs = limits, sandboxed, jobs
+        self.stop_requested = stop_requested or threading.Event()
+        self.stopping, self.process_lock = threading.Event(), threading.Lock()
         try:  # this run's uids (as root), runtime folders and cgroups; what dead runs left is removed first
             self.resources = runtime.GradingRun(uids=jobs if sandboxed and sandbox.running_as_root() else 0,
                                                 use_cgroups=sandboxed)
@@ -312,7 +375,7 @@ class ClassRun:
         self.running = set()
         self.template, self.extensions = None, {}
         self.store = os.path.join(out, "records.json")
-        self.records, self.refusal_records = {}, {}
+        self.records, self.refusal_records, self.graded = {}, {}, set()
 
     def lease_fd(self, slot):
         """The lock of the uid lease of ``slot`` (None without one), which its workers hold while they live."""
@@ -343,30 +406,75 @@ class ClassRun:
 
     def grade(self, collected, progress):
         """Grade ``collected`` in parallel and merge each as it ends; whatever happens, no worker outlives
-        this, the run's resources are released and the records and ``grades.csv`` are written."""
-        self.extensions = extension_seconds(os.path.join(self.out, "gradebook.db"))
-        if self.sandboxed and self.resources.backend is None:
-            print(f"autograder: {self.resources.limits}", file=sys.stderr, flush=True)
+        this, the run's resources are released and the records and ``grades.csv`` are written, with every
+        submission of ``collected`` that no worker finished as ``not-graded``. Returns ``False`` when a stop
+        was requested (Ctrl-C, SIGTERM), else ``True``."""
+        ordered = sorted(collected, key=lambda s: (s.student, s.assignment))
         pool = ThreadPoolExecutor(self.jobs)  # one job per (student, assignment): a lone student uses every core
         try:
-            ordered = sorted(collected, key=lambda s: (s.student, s.assignment))
-            futures = {pool.submit(self.grade_one, s): s for s in ordered}
+            self.extensions = extension_seconds(os.path.join(self.out, "gradebook.db"))
+            if self.sandboxed and self.resources.backend is None:
+                print(f"autograder: {self.resources.limits}", file=sys.stderr, flush=True)
+            if self.stop_requested.is_set():
+                self.interrupt()
+            futures = {} if self.stopping.is_set() else {pool.submit(self.grade_one, s): s for s in ordered}
+            pending = set(futures)
             with tqdm(total=len(futures), desc="Grading", unit="submission", disable=not progress) as bar:
-                for future in as_completed(futures):
-                    submission = futures[future]
-                    self.finish(submission, _outcome(submission, future))
-                    bar.update(1)
+                while pending:
+                    done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                    if self.stop_requested.is_set() and not self.stopping.is_set():
+                        self.interrupt()
+                        for future in pending:
+                            future.cancel()  # those no thread has taken yet
+                    for future in done:
+                        submission = futures[future]
+                        outcome = None if future.cancelled() else _outcome(submission, future)
+                        if outcome is not None and outcome[1] is not Status.NOT_GRADED:
+                            self.finish(submission, outcome)
+                            bar.update(1)
         finally:  # Ctrl-C or an error here: no worker outlives the driver, and the CSV is written
+            if sys.exc_info()[0] is not None:
+                self.interrupt()
             self.stop_spares()
             for process in list(self.running):
                 _kill(process)
-            pool.shutdown(cancel_futures=True)
+            pool.shutdown(cancel_futures=True)  # the pool's threads outlive the workers they started
             self.resources.close()
+            self.mark_not_graded(ordered)
             save_records(self.store, self.records, self.refusal_records)
             write_grades(self.out)
+        return not self.stop_requested.is_set()
+
+    def interrupt(self):
+        """Stop the run: no worker starts from now on, spares and running workers are killed (their
+        kernels follow them); what finished is still merged. Idempotent."""
+        with self.process_lock:
+            self.stopping.set()
+            for process in list(self.running):
+                _signal_group(process)
+
+    def mark_not_graded(self, submissions):
+        """Record each of ``submissions`` this run did not merge as ``not-graded``: its earlier grade stays in
+        the gradebook (its score in the record, its feedback in place); without one it scores 0, and the
+        gradebook holds nothing for it."""
+        left = [s for s in submissions if (s.student, s.assignment) not in self.graded]
+        if not left:
+            return
+        earlier, maximum = _gradebook_scores(os.path.join(self.out, "gradebook.db"))
+        why = "the grading run was stopped before this submission was graded"
+        why += f" ({self.stop_requested.reason})" if getattr(self.stop_requested, "reason", None) else ""
+        for submission in left:
+            key = (submission.student, submission.assignment)
+            score, max_score, penalty = earlier.get(key, (0, maximum.get(submission.assignment, 0), 0))
+            detail = why + ("; the score is its earlier grade" if key in earlier else "") + "; rerun to grade it"
+            self.records[key] = Record(submission.student, submission.assignment, score, max_score, penalty,
+                                       submission.timestamp, statuses={Status.NOT_GRADED}, detail=detail)
 
     def grade_one(self, submission):
-        """Grade one submission in a free slot: ``(worker root, worker status, detail)``."""
+        """Grade one submission in a free slot: ``(worker root, worker status, detail)``; the status
+        ``not-graded`` once the run is stopping."""
+        if self.stopping.is_set():
+            return None, Status.NOT_GRADED, ""
         if not submission.notebooks:
             return None, None, ""
         root = worker_root(self.out, self.template, submission,
@@ -388,7 +496,7 @@ class ClassRun:
         finally:  # the worker is gone, however it ended: so is what it left (kernels, cgroups, folders)
             self.resources.clean_scope(scope)
             with self.spare_lock:
-                if self.waiting > 0:  # the next submission of this slot finds its worker loaded
+                if self.waiting > 0 and not self.stopping.is_set():  # the slot's next submission finds it loaded
                     self.start_spare(slot)
 
     def finish(self, submission, outcome):
@@ -405,13 +513,19 @@ class ClassRun:
             record = Record(submission.student, submission.assignment, 0, 0, statuses={Status.GRADER_ERROR},
                             detail=f"{type(error).__name__}: {error}"[:500])
         self.records[(record.student, record.assignment)] = record
+        self.graded.add((record.student, record.assignment))
 
     def _start_worker(self, arguments, cwd, log, lease_fd, **options):
-        process = subprocess.Popen([sys.executable, "-I", "-m", worker.__name__, *arguments], cwd=cwd, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_limit_worker_memory(self.limits),
-                                   pass_fds=() if lease_fd is None else (lease_fd,), **options)
-        self.running.add(process)
+        """A worker process (None once the run is stopping): its own session, so a Ctrl-C at the terminal
+        reaches the driver alone, which decides; killed with the driver (:func:`_worker_preexec`)."""
+        with self.process_lock:
+            if self.stopping.is_set():
+                return None
+            process = subprocess.Popen([sys.executable, "-I", "-m", worker.__name__, *arguments], cwd=cwd,
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                       preexec_fn=_worker_preexec(self.limits),
+                                       pass_fds=() if lease_fd is None else (lease_fd,), **options)
+            self.running.add(process)
         return process
 
     def start_spare(self, slot):
@@ -422,11 +536,16 @@ class ClassRun:
         os.makedirs(self.spare_folder, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=self.spare_folder, prefix="spare-", suffix=".log",
                                          delete=False) as log:
-            self.spares[slot] = self._start_worker(["--spare", self.checks_path], self.spare_folder, log,
-                                                   self.lease_fd(slot), stdin=subprocess.PIPE)
+            spare = self._start_worker(["--spare", self.checks_path], self.spare_folder, log, self.lease_fd(slot),
+                                       stdin=subprocess.PIPE)
+        if spare is not None:
+            self.spares[slot] = spare
 
     def stop_spare(self, process):
-        """Let an unused spare go (it exits when stdin closes without a job); kill it if it does not."""
+        """Let an unused spare go (it exits when stdin closes without a job); kill it if it does not, or at
+        once when the run is stopping."""
+        if self.stopping.is_set():
+            _kill(process)
         try:
             process.stdin.close()
             process.wait(timeout=10)
@@ -472,6 +591,8 @@ class ClassRun:
                 process = self._start_worker(["--root", root, "--student", submission.student, "--assignment",
                                               submission.assignment, "--settings", settings], root, log,
                                              self.lease_fd(slot))
+        if process is None:
+            return Status.NOT_GRADED, ""
         wall_seconds = self.limits.wall_seconds
         try:
             code = process.wait(timeout=wall_seconds)
@@ -480,6 +601,8 @@ class ClassRun:
             return Status.WALL_TIMEOUT, f"killed after {wall_seconds} s (--wall-seconds)"
         finally:
             self.running.discard(process)
+        if code != 0 and self.stopping.is_set():  # killed by interrupt(): not the submission's doing
+            return Status.NOT_GRADED, ""
         if code != 0:
             return Status.GRADER_ERROR, f"the worker exited with code {code}; see workers/" \
                                         f"{submission.student}/{submission.assignment}/worker.log"
@@ -513,29 +636,79 @@ def _outcome(submission, future):
         return None, Status.GRADER_ERROR, f"{type(error).__name__}: {error}"[:500]
 
 
+class StopSignals:
+    """While held (a context manager, in the main thread): SIGINT (Ctrl-C) and SIGTERM only ask the run to
+    stop; :meth:`is_set` says whether one came, ``reason`` which. Nothing is interrupted halfway (a merge
+    into the gradebook, a file being written): the run stops at its next step (see :meth:`ClassRun.grade`).
+    Outside the main thread no handler can be installed, and nothing changes."""
+
+    def __init__(self):
+        self._event, self.reason, self._previous = threading.Event(), None, {}
+
+    def is_set(self):
+        return self._event.is_set()
+
+    def set(self, reason="stop requested"):
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    def _handle(self, number, frame):
+        self.set(signal.Signals(number).name)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
+
+
 def grade_class(course_root, submissions, out, *, assignments=None, students=None, shard=None, layout="auto",
-                jobs=None, limits=Limits(), sandboxed=True, progress=True):
+                jobs=None, limits=Limits(), sandboxed=True, progress=True, wait=False):
     """Grade the submissions in folder ``submissions`` into ``out``; returns ``(records, summary dict)``.
 
     ``assignments``/``students``: grade only these (the others keep their grades); ``shard=(i, n)``:
     grade only the students of shard i of n (see :func:`shard_of`).
+
+    One grader per grading folder: the run holds ``out``'s :class:`~autograder.grades.lock.FolderLock`
+    while it prepares, grades and writes; when another grader holds it, this one refuses
+    (:class:`~autograder.grades.lock.FolderBusy`, a :class:`GradingError`) or, with ``wait``, waits for it.
+    Ctrl-C or SIGTERM (:class:`StopSignals`) stops the run at its next step: no further submission starts,
+    running workers are killed, finished ones are merged, the others are recorded as ``not-graded``, the
+    records and ``grades.csv`` (the whole class) are written, and :class:`GradingInterrupted` is raised with
+    the one line to print. A stop before the lock was taken leaves ``out`` as it was.
     """
     started = time.monotonic()
-    put_environment_bin_on_path()
-    course_root, out = os.path.realpath(course_root), os.path.realpath(out)
-    if out == course_root or course_root.startswith(out + os.sep):
-        raise GradingError(f"--out {out!r} must be a folder of its own, not the course repository or above it.")
-    if sandboxed:
-        try:
-            sandbox.check_support()
-        except sandbox.SandboxUnavailable as error:
-            raise GradingError(str(error)) from error
-    source, wanted, dates, collected, refusals = _what_to_grade(course_root, submissions, assignments, students,
-                                                                shard, layout)
-    os.makedirs(out, exist_ok=True)
-    run = ClassRun(course_root, out, wanted, limits, sandboxed, max(1, jobs or os.cpu_count() or 1))
-    run.prepare(source, dates, waiting=sum(1 for s in collected if s.notebooks))
-    run.load_records(refusals, students)
-    run.grade(collected, progress)
-    graded = [run.records[(s.student, s.assignment)] for s in collected]
-    return graded, run.summary(collected, graded, refusals, started)
+    with StopSignals() as stop:
+        put_environment_bin_on_path()
+        course_root, out = os.path.realpath(course_root), os.path.realpath(out)
+        if out == course_root or course_root.startswith(out + os.sep):
+            raise GradingError(f"--out {out!r} must be a folder of its own, not the course repository or above it.")
+        if sandboxed:
+            try:
+                sandbox.check_support()
+            except sandbox.SandboxUnavailable as error:
+                raise GradingError(str(error)) from error
+        source, wanted, dates, collected, refusals = _what_to_grade(course_root, submissions, assignments,
+                                                                    students, shard, layout)
+        os.makedirs(out, exist_ok=True)
+        with FolderLock(out, wait=wait, stop=stop.is_set):
+            if stop.is_set():
+                raise GradingInterrupted(f"stopped by {stop.reason} before grading began; {out} was not changed")
+            run = ClassRun(course_root, out, wanted, limits, sandboxed, max(1, jobs or os.cpu_count() or 1), stop)
+            run.prepare(source, dates, waiting=sum(1 for s in collected if s.notebooks))
+            run.load_records(refusals, students)
+            finished = run.grade(collected, progress)
+        graded = [run.records[(s.student, s.assignment)] for s in collected]
+        summary = run.summary(collected, graded, refusals, started)
+    if not finished:
+        left = sum(1 for r in graded if Status.NOT_GRADED in r.statuses)
+        raise GradingInterrupted(
+            f"stopped by {stop.reason}: {len(graded) - left} of {len(graded)} submissions graded, {left} "
+            f"not-graded; {summary['csv']} lists the whole class; rerun the same command to grade the rest")
+    return graded, summary

@@ -43,7 +43,9 @@ class Status(str, enum.Enum):
                "archive beyond the size limits (the reason is in the CSV)", "0")
     REJECTED_NOTEBOOK = ("rejected-notebook", "nbgrader refused the notebook (for example, grading metadata "
                          "edited by hand)", "0")
-    CELL_TIMEOUT = ("cell-timeout", "a cell ran past the per-cell time limit and was interrupted", "its checks 0")
+    CELL_TIMEOUT = ("cell-timeout", "a cell ran past the per-cell time limit and was interrupted (a kernel that "
+                    "ignored the interrupt was stopped, and the cells after it were not run)",
+                    "its checks 0 (stopped: the later ones too)")
     MEMORY_LIMIT = ("memory-limit", "an allocation beyond the memory limit raised MemoryError, or the "
                     "submission's processes together passed it and were stopped",
                     "the affected checks 0")
@@ -59,6 +61,8 @@ class Status(str, enum.Enum):
                       "solution", "unchanged (review)")
     TAMPERING = ("tampering", "flagged for review: learner code rebinds or patches the checks, or reaches into "
                  "the interpreter (hooks, frames, sys.modules, builtins, exec)", "unchanged (review)")
+    NOT_GRADED = ("not-graded", "the grading run was stopped (Ctrl-C, SIGTERM) before this submission was graded; "
+                  "rerun the same command to grade it", "its earlier grade, if any; else 0")
     GRADER_ERROR = ("grader-error", "the grader itself failed (not the submission's doing); see the logs", "0")
 
 

@@ -35,20 +35,28 @@ def _iso(moment):
     return moment.replace(tzinfo=timezone.utc).isoformat() if moment else ""
 
 
-def class_records(out):
-    """One :class:`Record` per submission in the class gradebook, and one per refused entry."""
+def class_records(out, never_graded=True):
+    """One :class:`Record` per submission in the class gradebook, and one per refused entry; with
+    ``never_graded``, also one per submission a stopped run never graded and no earlier run did either
+    (``not-graded``, in ``records.json`` only: the gradebook holds no entry for it, and the LMS exports leave it
+    out rather than upload a 0)."""
     records, refusals = load_records(os.path.join(out, "records.json"))
     rows = []
     with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db")) as gb:
         maximum = {a.name: a.max_score for a in gb.assignments}
         for assignment in gb.assignments:
             for submission in assignment.submissions:
-                kept = records.get((submission.student.id, assignment.name))
+                kept = records.pop((submission.student.id, assignment.name), None)
                 penalty = submission.late_submission_penalty or 0
                 rows.append(Record(
                     submission.student.id, assignment.name, submission.score - penalty, submission.max_score,
                     penalty, _iso(submission.timestamp), _iso(submission.duedate) if assignment.duedate else "",
                     kept.statuses if kept else [Status.OK], kept.detail if kept else ""))
+    if never_graded:
+        for record in records.values():
+            if Status.NOT_GRADED in record.statuses and record.assignment in maximum:
+                record.score, record.late_penalty, record.max_score = 0, 0, maximum[record.assignment]
+                rows.append(record)
     for refusal in refusals.values():
         refusal.max_score = maximum.get(refusal.assignment, refusal.max_score)
         rows.append(refusal)
@@ -124,7 +132,8 @@ def export(out):
     os.makedirs(os.path.join(exports, "feedback"), exist_ok=True)
     write_grades(out)
     students = _students(out)
-    records = [r for r in class_records(out) if r.student in students]  # not entries with unusable names
+    # not entries with unusable names, nor submissions that were never graded
+    records = [r for r in class_records(out, never_graded=False) if r.student in students]
     assignments = sorted({r.assignment for r in records})
     written = [os.path.join(out, "grades.csv"), os.path.join(exports, "canvas.csv")]
     write_canvas(written[-1], records, students, assignments)

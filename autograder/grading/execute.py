@@ -25,6 +25,14 @@ When the kernel dies (``os._exit``, CPU limit), the rest of the notebook is not 
 not yet judged, and every hidden part, gets an error output, so it scores 0; earlier checks keep their
 points. A probe that runs past the per-cell time limit interrupts the kernel and fails its check
 (``CellTimeoutError``).
+
+**A kernel that ignores the interrupt is stopped.** At the per-cell time limit (a cell or a probe) the
+kernel is interrupted, as nbclient does; then it has :attr:`GuardedExecute.interrupt_grace` seconds to
+answer a ``kernel_info`` request, which it can only do once the interrupted code has stopped (its shell
+handles one request at a time). Code that swallows ``KeyboardInterrupt`` (a bare ``except:`` in a retry
+loop) never does: the kernel is then stopped with its whole sandbox (:class:`KernelStopped`), the cell
+gets a ``CellTimeoutError`` output, and the rest is handled as after a death: the checks judged before
+keep their points, the cells after it are not run and the checks without a verdict score 0.
 """
 
 import ast
@@ -33,13 +41,15 @@ import inspect
 import os
 import secrets
 import time
+from queue import Empty
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async
 from nbgrader.preprocessors import Execute
-from traitlets import Enum, Unicode
+from traitlets import Enum, Float, Unicode
 
 from course_checks import probe
 
@@ -68,6 +78,11 @@ learner's namespace, so ``%reset`` or ``del globals()[...]`` of the learner's na
 
 class GuardError(RuntimeError):
     """The grader's own code (loading the probe agent) failed in the kernel."""
+
+
+class KernelStopped(DeadKernelError):
+    """The kernel ran past the per-cell time limit and did not stop when interrupted: the grader stopped it
+    (with its sandbox). A :class:`DeadKernelError`, so the rest of the notebook is handled as after a death."""
 
 
 def is_check(cell):
@@ -108,6 +123,9 @@ class GuardedExecute(Execute):
                            "gracefully, and nothing it would do then counts)").tag(config=True)
     checks_file = Unicode("tests.py", help="The checks module: the kernel's working-folder name of it "
                           "(c.Sandbox.work_files maps it to the course's file, which the judge loads)").tag(config=True)
+    interrupt_grace = Float(10.0, help="Seconds a kernel interrupted at the per-cell time limit has to stop; one "
+                            "that has not (its code ignores KeyboardInterrupt) is stopped with its sandbox, and the "
+                            "cells after it are not run").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         """Execute ``nb`` as described in the module docstring."""
@@ -120,6 +138,7 @@ class GuardedExecute(Execute):
         self._check_assign_resources(resources)
         self.skip_cells_with_tag = "autograder-never-" + secrets.token_hex(8)  # learners' tags skip nothing
         self.token = "_autograder_" + secrets.token_hex(8)
+        self.stopped_after_timeout, self.stopped_at = False, None
         run_seed = secrets.randbits(31)
         checks = Background(self._load_checks, self._checks_path(sandbox, resources), run_seed)
         course_files = None
@@ -146,9 +165,11 @@ class GuardedExecute(Execute):
                 frozen = [copy.deepcopy(cell.get("outputs", [])) for cell in nb.cells]
                 if not died:
                     died = self._run_hidden(nb, hidden, frozen)
-                self._restore(nb, hidden, frozen)
-                if died:
-                    self._mark_not_run(nb, hidden, died)
+            if died and self.stopped_at is not None:
+                self._replay_for_hidden(nb, hidden, frozen, checks)
+            self._restore(nb, hidden, frozen)
+            if died:
+                self._mark_not_run(nb, hidden, died)
         finally:
             if course_files is not None:
                 self.config.Sandbox.work_files = course_files
@@ -185,8 +206,43 @@ class GuardedExecute(Execute):
             except DeadKernelError:
                 died = self._death()
                 cell.outputs = list(cell.get("outputs", [])) + [died]
+                if self.stopped_after_timeout:
+                    self.stopped_at = index
                 return died
         return None
+
+    def _replay_for_hidden(self, nb, hidden, frozen, checks):
+        """After the kernel was stopped at cell ``stopped_at`` (it ignored the interrupt), the hidden parts of
+        the checks judged before it still run, as phase 2 would have run them: in a fresh kernel, the learner's
+        cells before ``stopped_at`` (and the check cells' preparing statements) run again, on copies whose
+        outputs are thrown away, then those hidden parts are judged there. So a check that passed before the
+        hang keeps its points only if its hidden tests pass too, and a hang after a check cannot spare it its
+        hidden tests. A second stop or a death leaves the hidden parts not yet run to :meth:`_mark_not_run`."""
+        earlier = {index: source for index, source in hidden.items() if index < self.stopped_at
+                   and not has_error(frozen[index])}
+        if not earlier:
+            return
+        self.stopped_after_timeout = False
+        try:
+            with self.setup_kernel():
+                self.wait_for_reply(self.kc.kernel_info())
+                self._load_agent()
+                self.judge = Judge(checks, self._probe)
+                for index, cell in enumerate(nb.cells[: self.stopped_at]):
+                    if cell.cell_type != "code":
+                        continue
+                    scratch = copy.deepcopy(cell)
+                    if is_check(cell):
+                        parts = split_setup(cell.source, self.check_names)
+                        if parts is None or not parts[0].strip():
+                            continue
+                        scratch.source = parts[0]
+                    self.execute_cell(scratch, index, store_history=not is_check(cell))
+                self._run_hidden(nb, earlier, frozen)
+        except DeadKernelError:
+            return
+        except Exception as error:  # noqa: BLE001 (the notebook was graded without them: they score 0)
+            self.log.warning("autograder: the hidden tests before the stopped cell could not be run: %s", error)
 
     def _judge_cell(self, cell, index):
         """A check cell: its preparing statements in the kernel, its checks here; the judge's outputs only."""
@@ -252,8 +308,42 @@ class GuardedExecute(Execute):
             elif not has_error(cell.outputs) and not meta.get("judged"):
                 cell.outputs.append(error_output(died.ename, "not run: " + died.evalue))
 
+    async def _async_handle_timeout(self, timeout, cell=None):
+        """At the per-cell time limit: interrupt the kernel (nbclient), then give it :attr:`interrupt_grace`
+        seconds to stop; a kernel that does not is stopped with its sandbox (:class:`KernelStopped`)."""
+        reply = await super()._async_handle_timeout(timeout, cell)
+        if not await self._async_stops_after_interrupt():
+            self.log.error("autograder: the kernel did not stop within %s s of the interrupt; stopping it",
+                           self.interrupt_grace)
+            self.stopped_after_timeout = True
+            await ensure_async(self.km._async_kill_kernel())  # the launcher stops the sandbox and its group
+            raise KernelStopped("the kernel ignored the interrupt at the time limit and was stopped")
+        return reply
+
+    async def _async_stops_after_interrupt(self):
+        """True once the interrupted kernel answers a ``kernel_info`` request (its shell answers only after the
+        interrupted request ended); False if it has not within :attr:`interrupt_grace` seconds. A kernel
+        that dies meanwhile raises ``DeadKernelError``. Shell replies read here (the interrupted request's
+        own) are ones nbclient no longer waits for."""
+        request = self.kc.kernel_info()
+        deadline = time.monotonic() + self.interrupt_grace
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                message = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(remaining, 1.0)))
+            except Empty:
+                await self._async_check_alive()
+                continue
+            if message.get("parent_header", {}).get("msg_id") == request:
+                return True
+
     def _death(self):
         """The error output that says why the kernel died (a limit of the submission, or anything else)."""
+        if self.stopped_after_timeout:
+            return error_output("CellTimeoutError", "the cell ran past the per-cell time limit and did not stop "
+                                "when interrupted: the kernel was stopped; the cells after this one were not run")
         if getattr(self.km, "limit_hit", lambda: None)() == "memory":
             return error_output("MemoryError", "the submission's processes together passed its memory limit "
                                 "and were stopped")

@@ -148,6 +148,18 @@ class Case:
     absent: tuple = ()  # more text that must not appear in the feedback page (besides HIDDEN_TEXTS)
 
 
+RETRY_FOREVER = """import time
+def fetch():
+    time.sleep(1)
+    raise ConnectionError("offline")
+while True:
+    try:
+        data = fetch()
+        break
+    except:
+        print("retrying")"""
+"""A retry loop whose bare ``except:`` also catches the KeyboardInterrupt of the grader's interrupt."""
+
 AST_SWALLOW = """
 import ast
 class Swallow(ast.NodeTransformer):
@@ -411,6 +423,14 @@ def catalogue(exercise, course, out, other_checkout):
         # Resource limits: time, memory, processes' outputs, disk (item 5).
         "infiniteloop": Case({nb: _answer(exercise, "def add(a, b):\n    while True:\n        pass", MUL)},
                              "cell-timeout", 3),
+        # Code that swallows the interrupt (a bare except in a retry loop): the kernel is stopped after the grace
+        # period; the check judged before keeps its points (its hidden test still runs), the rest is not run.
+        "ignoresinterrupt": Case({nb: _answer(exercise, ADD, MUL + "\n" + RETRY_FOREVER)}, "cell-timeout", 2),
+        "ignoresinterrupt-hiddenfail": Case({nb: _answer(exercise, "def add(a, b):\n    return abs(a) + abs(b)",
+                                                         MUL + "\n" + RETRY_FOREVER)}, "cell-timeout", 0),
+        "ignoresinterruptinprobe": Case({nb: _answer(exercise, ADD, "import time\ndef mul(a, b):\n"
+                                                     "    while True:\n        try:\n            time.sleep(1)\n"
+                                                     "        except:\n            pass")}, "cell-timeout", 2),
         "kerneldies": Case({nb: _answer(exercise, ADD, MUL + "\nimport os\nos._exit(1)")}, "kernel-died", 0),
         "memorybomb": Case({nb: _answer(exercise, "def add(a, b):\n    hog = []\n    while True:\n"
                                         "        hog.append(bytearray(2**28))", MUL)}, "memory-limit", 3),
@@ -509,7 +529,14 @@ DESCRIPTIONS = {
     "missing": "no notebook", "renamed": "correct notebook saved as `toy-Copy1.ipynb`",
     "deletedtests": "check cells deleted, code correct",
     "editedtests": 'check cells edited to `print("all tests passed")`, code wrong',
-    "infiniteloop": "infinite loop in `add`", "kerneldies": "the kernel dies (`os._exit(1)`) in the last cell",
+    "infiniteloop": "infinite loop in `add`",
+    "ignoresinterrupt": "after `add`'s check passed, a cell retries forever with a bare `except:` (it swallows the "
+                        "interrupt at the time limit: the kernel is stopped)",
+    "ignoresinterrupt-hiddenfail": "as `ignoresinterrupt`, but `add` fails its hidden test: the hang does not spare "
+                                   "it",
+    "ignoresinterruptinprobe": "`mul` loops forever with a bare `except:` when the judge calls it (the kernel is "
+                               "stopped)",
+    "kerneldies": "the kernel dies (`os._exit(1)`) in the last cell",
     "memorybomb": "memory bomb in `add`", "flood": "20,000 lines of stdout and stderr",
     "bigoutput": "one 50 MB line of output", "diskfill": "writes 600 MiB into its folder",
     "tfnoise": "a TensorFlow log line on stderr inside `add`",
