@@ -83,14 +83,17 @@ def run_steps(detector, batches, first_step, log, stop=None):
     :class:`~retinanet.run.progress.TrainingLog`), and end early once ``stop`` (a :class:`StopRequest`) is
     requested; the optimizer's step counter says how many steps ran.
 
-    JAX: ``fit()``, which dispatches each jitted step without waiting for the last one's numbers.
+    JAX: ``fit()``, which dispatches each jitted step without waiting for the last one's numbers; with
+    ``shuffle=False``, since ``fit()`` would otherwise shuffle the batches of each call with Python's
+    ``random`` (not part of a checkpoint), and a resumed run would not continue the stream exactly.
     TensorFlow: one ``train_on_batch`` per batch. ``fit()`` traces TensorFlow's step inside its loop over
     the input iterator, and on a CPU that graph runs slower than the same step traced on its own, which the
     loop avoids.
     """
     if BACKEND != "tensorflow":
         log.start_chunk(first_step, running_means=True)
-        detector.fit(batches, epochs=1, verbose=0, callbacks=[log] + ([StopWhenAsked(stop)] if stop else []))
+        detector.fit(batches, epochs=1, verbose=0, shuffle=False,
+                     callbacks=[log] + ([StopWhenAsked(stop)] if stop else []))
         return
     log.start_chunk(first_step, running_means=False)
     prefetched = batches.prefetched()
