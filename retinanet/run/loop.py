@@ -21,9 +21,13 @@ from retinanet.run.distribute import distribution_scope, join_processes
 from retinanet.run.progress import TrainingLog, plot_loss_curves
 from retinanet.run.recipes import build_detector, dtype_policy, make_optimizer, resolve_auto
 from retinanet.run.run_dir import (
-    HistoryFile, RunError, TrainingInterrupted, checkpoint_path, checkpoint_steps, find_resumable, load_run_config,
-    read_history, remove_temporary_files, save_checkpoint, save_config, save_weights, say,
+    CheckpointWriter, HistoryFile, RunError, TrainingInterrupted, checkpoint_path, checkpoint_steps, find_resumable,
+    load_run_config, read_history, remove_temporary_files, save_config, save_weights, say,
 )
+
+BACKGROUND_CHECKPOINTS = True
+"""Write checkpoints in a background thread while the next steps train
+(:class:`~retinanet.run.run_dir.CheckpointWriter`): a step waits only for the state to be serialised."""
 
 
 class StopRequest:
@@ -161,7 +165,7 @@ def train_detector(config, resume=False, progress=True, weights_only=False):
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(dtype_policy(config.mixed_precision))
-    history_file, log = None, None
+    history_file, log, writer = None, None, None
     try:
         scope, replicas = distribution_scope(process_count)
         with scope:
@@ -194,6 +198,7 @@ def train_detector(config, resume=False, progress=True, weights_only=False):
         log = TrainingLog(config, schedule, start_step, config.batch_size * replicas, history, chief, progress,
                           history_file)
         step = start_step
+        writer = CheckpointWriter(config.run_dir, config, chief, background=BACKGROUND_CHECKPOINTS)
         with StopRequest(enabled=process_count == 1) as stop:
             while step < config.steps and not stop.requested:
                 steps = min(config.checkpoint_every - step % config.checkpoint_every, config.steps - step)
@@ -206,7 +211,8 @@ def train_detector(config, resume=False, progress=True, weights_only=False):
                 step = int(ops.convert_to_numpy(optimizer.iterations))
                 if chief:
                     history_file.sync()  # the rows up to a checkpoint are durable before it is
-                save_checkpoint(detector, config.run_dir, step, config, chief)
+                writer.save(detector, step)
+            writer.wait()
             if stop.requested and step < config.steps:
                 name = signal.Signals(stop.signal_number).name
                 where = f"saved in {checkpoint_path(config.run_dir, step)}" if step > 0 else "nothing trained yet"
@@ -219,6 +225,11 @@ def train_detector(config, resume=False, progress=True, weights_only=False):
             if history:
                 plot_loss_curves(history, os.path.join(config.run_dir, "loss_curves.png"))
     finally:
+        if writer is not None:
+            try:  # an error is on its way already: let the write in flight end, quietly
+                writer.wait()
+            except BaseException:  # noqa: BLE001
+                pass
         if log is not None:
             log.close()
         if history_file is not None:

@@ -50,6 +50,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import warnings
 from dataclasses import asdict
 
@@ -148,13 +149,14 @@ def check_free_space(path, needed):
                            f"{folder} has {format_bytes(free)} free")
 
 
-def write_atomically(path, data):
+def write_atomically(path, data, cancelled=None):
     """Write ``data`` (bytes) to ``path`` so that ``path`` holds either its old content or all of ``data``,
     also after a crash; returns ``(size, SHA-256 hex digest)`` of ``data``.
 
     The free space is checked first; the bytes go to :func:`temporary_path` in chunks, are fsynced, renamed
     into place, and the folder is fsynced. Any error removes the temporary file; an ``OSError`` becomes a
-    :class:`StorageError` naming ``path`` and the space it needs.
+    :class:`StorageError` naming ``path`` and the space it needs. When ``cancelled()`` turns true between
+    chunks, the write stops before the rename with :class:`WriteCancelled`.
     """
     view = memoryview(data).cast("B")
     check_free_space(path, len(view))
@@ -164,6 +166,8 @@ def write_atomically(path, data):
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             for start in range(0, len(view), WRITE_CHUNK):
+                if cancelled is not None and cancelled():
+                    raise WriteCancelled(path)
                 chunk = view[start : start + WRITE_CHUNK]
                 while chunk:
                     written = os.write(descriptor, chunk)
@@ -172,6 +176,8 @@ def write_atomically(path, data):
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+        if cancelled is not None and cancelled():
+            raise WriteCancelled(path)
         os.replace(temporary, path)
         fsync_folder(os.path.dirname(path) or ".")
     except OSError as error:
@@ -351,30 +357,103 @@ def _short(value):
 
 def save_checkpoint(detector, run_dir, step, config, chief=True):
     """Model and optimizer state at ``step``, written atomically with its manifest; then only the newest
-    :data:`CHECKPOINTS_KEPT` verified checkpoints stay. Returns the checkpoint's path.
+    :data:`CHECKPOINTS_KEPT` verified checkpoints stay (:func:`write_checkpoint`). Returns the checkpoint's
+    path. Every process of a multi-process job serialises; the chief writes."""
+    data = serialize_weights(detector)
+    if chief:
+        write_checkpoint(run_dir, step, data, config)
+    return checkpoint_path(run_dir, step)
+
+
+def write_checkpoint(run_dir, step, data, config, cancelled=None):
+    """Write the serialised checkpoint ``data`` of ``step`` and its manifest atomically, then rotate.
 
     On a full disk or a failing write it raises :class:`StorageError` naming the newest verified checkpoint
-    that stays intact.
+    that stays intact. ``cancelled`` (a callable) is asked between chunks (see :func:`write_atomically`).
     """
-    data = serialize_weights(detector)
-    path = checkpoint_path(run_dir, step)
-    if not chief:
-        return path
-    manifest = manifest_path(run_dir, step)
+    path, manifest = checkpoint_path(run_dir, step), manifest_path(run_dir, step)
     try:
         _remove_quietly(manifest)  # an older manifest of this step never describes the new file
-        size, sha256 = write_atomically(path, data)
+        size, sha256 = write_atomically(path, data, cancelled)
         identity = checkpoint_identity(config)
         content = {"format": MANIFEST_FORMAT, "step": step, "identity": identity, "fingerprint": fingerprint(identity),
                    "files": {os.path.basename(path): {"bytes": size, "sha256": sha256}}}
-        write_atomically(manifest, json.dumps(content, indent=1).encode())
+        write_atomically(manifest, json.dumps(content, indent=1).encode(), cancelled)
     except StorageError as error:
-        kept = [s for s in checkpoint_steps(run_dir) if s != step and os.path.isfile(manifest_path(run_dir, s))]
-        intact = (f"the last checkpoint, {checkpoint_path(run_dir, kept[0])}, is intact: free space and continue "
-                  "with --resume") if kept else "no checkpoint was written before it"
-        raise StorageError(f"{error}; {intact}") from None
+        raise _what_is_intact(error, run_dir, step) from None
     rotate_checkpoints(run_dir, step)
-    return path
+
+
+def _what_is_intact(error, run_dir, step):
+    kept = [s for s in checkpoint_steps(run_dir) if s != step and os.path.isfile(manifest_path(run_dir, s))]
+    intact = (f"the last checkpoint, {checkpoint_path(run_dir, kept[0])}, is intact: free space and continue "
+              "with --resume") if kept else "no checkpoint was written before it"
+    return StorageError(f"{error}; {intact}")
+
+
+class WriteCancelled(Exception):
+    """A background checkpoint write abandoned on a second Ctrl-C (its temporary file is removed)."""
+
+
+class CheckpointWriter:
+    """The checkpoints of a training run, written in a background thread (``background=True``) or at once.
+
+    :meth:`save` serialises the state when it is called, so the checkpoint holds exactly that step even
+    though training goes on, and checks the free space; a thread then writes the file, fsyncs, renames,
+    writes the manifest and rotates (:func:`write_checkpoint`), while the next steps train. One write is in
+    flight at a time: the next :meth:`save` and :meth:`wait` wait for it and raise its error. A
+    ``KeyboardInterrupt`` while waiting (a second Ctrl-C) abandons the write, whose temporary file is
+    removed, and is raised. Every process of a multi-process job serialises (a collective step); the chief
+    writes.
+    """
+
+    def __init__(self, run_dir, config, chief=True, background=True):
+        self.run_dir, self.config, self.chief, self.background = run_dir, config, chief, background
+        self._thread, self._error = None, None
+        self._cancel = threading.Event()
+
+    def save(self, detector, step):
+        """Write the checkpoint of ``step``; returns its path."""
+        self.wait()
+        data = serialize_weights(detector)
+        path = checkpoint_path(self.run_dir, step)
+        if not self.chief:
+            return path
+        if not self.background:
+            write_checkpoint(self.run_dir, step, data, self.config)
+            return path
+        try:
+            check_free_space(path, len(data))
+        except StorageError as error:
+            raise _what_is_intact(error, self.run_dir, step) from None
+        self._cancel.clear()
+        self._thread = threading.Thread(target=self._write, args=(step, data), name=f"checkpoint-{step}", daemon=True)
+        self._thread.start()
+        return path
+
+    def _write(self, step, data):
+        try:
+            write_checkpoint(self.run_dir, step, data, self.config, self._cancel.is_set)
+        except WriteCancelled:
+            pass
+        except BaseException as error:  # raised by the next save() or wait()
+            self._error = error
+
+    def wait(self):
+        """Wait for the write in flight; raise its error."""
+        thread = self._thread
+        if thread is not None:
+            try:
+                thread.join()
+            except BaseException:
+                self._cancel.set()
+                thread.join()
+                self._thread = None
+                raise
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def rotate_checkpoints(run_dir, newest):

@@ -10,7 +10,10 @@ SIGKILL at that call leaves (files that are only ever replaced whole are hard-li
 :func:`test_a_real_sigkill_leaves_what_the_snapshot_shows` kills real processes at some of these points and
 finds the same files. For every kill point the resume is checked as ``train --resume`` runs it: it chooses
 the newest complete checkpoint, loads all of it (model, optimizer state, step counter), removes the
-temporary files, keeps the history rows up to that step and says nothing is damaged. The checkpoint it
+temporary files, keeps the history rows up to that step and says nothing is damaged. Here checkpoints are
+written in the training thread, so that the calls come in one order; ``train`` writes them in a background
+thread by default, which makes the same calls, while the next steps train
+(:func:`test_a_sigkill_during_a_background_write`, the Ctrl-C and ENOSPC tests). The checkpoint it
 loads is a file of the faulted run itself, so continuing from it is the faulted run's own computation from
 that step; for the first and the last kill point of each chosen step the whole ``train --resume`` runs to
 the end and its final weights are compared bit for bit with the faulted run's.
@@ -70,7 +73,10 @@ def tiny_detector(num_classes, image_size, *args, **kwargs):
     return detector
 
 
-def use_tiny_model(setattr_):
+def use_tiny_model(setattr_, background=False):
+    """The tiny model, small write chunks, two checkpoints kept; checkpoints written in the training thread
+    (one order of file calls) unless ``background``."""
+    setattr_(loop, "BACKGROUND_CHECKPOINTS", background)
     setattr_(loop, "build_detector", tiny_detector)
     setattr_(run_dir, "build_detector", tiny_detector)
     setattr_(run_dir, "WRITE_CHUNK", CHUNK)
@@ -337,7 +343,7 @@ def child_main(spec):
     """A ``python -m retinanet train`` process with the tiny model that sends itself signals: ``spec["at"]``
     lists ``[label prefix, signal name]`` pairs, each sent before the first file call (or after the first
     history row) whose :class:`FileCalls` label starts with its prefix, after the pair before it was sent."""
-    use_tiny_model(lambda owner, name, value: setattr(owner, name, value))
+    use_tiny_model(lambda owner, name, value: setattr(owner, name, value), spec["background"])
     warm_up()
     actions = list(spec["at"])
 
@@ -352,8 +358,9 @@ def child_main(spec):
     return main(spec["arguments"])
 
 
-def run_child(data, run, at, cache):
-    spec = {"paths": [str(HERE.parent), str(HERE)], "arguments": arguments(data, run), "at": at}
+def run_child(data, run, at, cache, background=False):
+    spec = {"paths": [str(HERE.parent), str(HERE)], "arguments": arguments(data, run), "at": at,
+            "background": background}
     environment = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
     return subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True, text=True,
@@ -390,6 +397,21 @@ def test_a_real_sigkill_leaves_what_the_snapshot_shows(faulted_run, data, tmp_pa
     capsys.readouterr()
 
 
+def test_a_sigkill_during_a_background_write(faulted_run, data, tmp_path, tiny, jax_cache, capsys):
+    """As ``train`` runs by default: step 4's checkpoint is written by a thread while steps 5 and 6 train."""
+    run = tmp_path / "run"
+    completed = run_child(data, run, [["write .step-000004.weights.h5.PID.tmp #3", "SIGKILL"]], jax_cache,
+                          background=True)
+    assert completed.returncode == -signal.SIGKILL, completed.stderr
+    names = set(listing(run))
+    assert "checkpoints/.step-000004.weights.h5.PID.tmp" in names and "checkpoints/step-000004.weights.h5" not in names
+    assert verify_checkpoint(str(run), 2) is None
+    assert resume(run, data) == 0
+    assert_same_weights(run / "model.weights.h5", faulted_run["run"] / "model.weights.h5")
+    assert history_rows(run / "history.csv") == (faulted_run["history"], [])
+    capsys.readouterr()
+
+
 def one_line(completed, status):
     """The stderr lines of a child that ended with ``status`` and no traceback."""
     assert completed.returncode == status, (completed.returncode, completed.stderr)
@@ -400,7 +422,7 @@ def one_line(completed, status):
 def test_ctrl_c_finishes_the_step_writes_a_checkpoint_and_resume_continues_exactly(faulted_run, data, tmp_path, tiny,
                                                                                   jax_cache, capsys):
     run = tmp_path / "run"
-    completed = run_child(data, run, [["history row 3", "SIGINT"]], jax_cache)
+    completed = run_child(data, run, [["history row 3", "SIGINT"]], jax_cache, background=True)
     lines = one_line(completed, 130)
     assert len(lines) == 1 and lines[0].startswith("python -m retinanet train: stopped by SIGINT after step ")
     assert lines[0].endswith(": continue with --resume"), lines
@@ -486,8 +508,12 @@ def test_a_full_disk_stops_with_one_line_and_leaves_the_last_checkpoint(faulted_
     capsys.readouterr()
 
 
-def test_an_injected_enospc_while_writing_a_checkpoint(faulted_run, data, tmp_path, tiny, monkeypatch, capsys):
-    """Where no tmpfs can be mounted: ``os.write`` fails with ENOSPC in the middle of step 4's checkpoint."""
+@pytest.mark.parametrize("background", [False, True], ids=["at-once", "in-background"])
+def test_an_injected_enospc_while_writing_a_checkpoint(faulted_run, data, tmp_path, tiny, monkeypatch, capsys,
+                                                       background):
+    """Where no tmpfs can be mounted: ``os.write`` fails with ENOSPC in the middle of step 4's checkpoint
+    (written by a thread, the error stops the run at the next checkpoint)."""
+    monkeypatch.setattr(loop, "BACKGROUND_CHECKPOINTS", background)
     fail_at = kill_point(faulted_run, "write .step-000004.weights.h5.PID.tmp #3")
 
     def hook(index, label):
