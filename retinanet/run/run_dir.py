@@ -28,16 +28,29 @@ after the new one's manifest is durable, so the newest verified checkpoint is ne
 full disk. ``history.csv`` is appended a row at a time (flushed; fsynced before each checkpoint), so a
 crash can only cut its last row, which resuming drops and says so.
 
-**Why not Orbax.** ``keras.callbacks.OrbaxCheckpoint`` (Keras 3.15) with ``orbax-checkpoint`` 0.12.8
-installs here without changing a pinned package (on the TensorFlow environment it adds JAX, jaxlib and
-tensorstore) and saves atomically. It is not used, for three reasons: the callback cannot save this
-project's :class:`~retinanet.detector.Detector` with its optimizer state (a full save serialises the
-model's config, which a ``Detector`` built around a backbone does not have; ``save_weights_only=True``
-drops the optimizer state, the very loss this module exists to prevent), so Orbax would have to be driven
-directly; its checkpoints are directories of tensorstore arrays that ``evaluate``, ``predict`` and the
-course's notebooks would need Orbax and JAX to read, where a ``.weights.h5`` file needs neither; and its
-asynchronous save wins on an accelerator only the disk write, which is the smaller part of a save here.
-``benchmarks/checkpoint_save.py`` measures both writers on both backends (``benchmarks/checkpoint-save.json``).
+**Checkpoints in the background.** :class:`CheckpointWriter` serialises the state when a checkpoint is
+due (the checkpoint holds exactly that step) and leaves the writing, fsyncs, rename, manifest and rotation
+to a thread while the next steps train; the next checkpoint, the end of training or an interruption waits
+for it, and its error (a full disk) stops the run there.
+
+**Why not Orbax.** ``keras.callbacks.OrbaxCheckpoint`` (Keras 3.15) and ``orbax-checkpoint`` 0.12.8 install
+here without changing a pinned package (in the TensorFlow environment they add JAX, jaxlib and
+tensorstore; in the JAX one tensorstore, protobuf and others) and save atomically and asynchronously.
+They are not used, because:
+
+- the callback cannot save this project's :class:`~retinanet.detector.Detector` with its optimizer state:
+  a full save serialises the model's config, which a ``Detector`` built around a backbone does not have
+  (``NotImplementedError``), and ``save_weights_only=True`` leaves the optimizer state out, which is the
+  silent restart this module exists to prevent; Orbax would have to be driven directly, through Keras's
+  private state-tree helpers;
+- an Orbax checkpoint is a folder of tensorstore arrays, which ``evaluate``, ``predict`` and the course's
+  notebooks could read only with Orbax and JAX installed, where a ``.weights.h5`` file needs Keras alone,
+  on every backend;
+- its asynchronous save makes a step wait only for the arrays' copy to the host, less than the in-memory
+  HDF5 serialisation that :class:`CheckpointWriter` waits for, but both hide the disk write, which is most
+  of a synchronous save; on the 2-core CPU where it was measured the difference is a fraction of a
+  second for the paper's model (``benchmarks/checkpoint_save.py`` writes the figures, both backends, both
+  models, to ``benchmarks/checkpoint-save.json``; no GPU was lent to measure it there).
 """
 
 import csv
