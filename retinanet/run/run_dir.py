@@ -1,6 +1,6 @@
 """The run directory: everything a run makes, written as it trains and read back by evaluate and predict::
 
-    run/config.json                              model and data description (:class:`~retinanet.run.recipes.TrainConfig`)
+    run/config.json                              model and data description (``TrainConfig``)
     run/checkpoints/step-NNNNNN.weights.h5       model + optimizer state, every ``checkpoint_every`` steps
     run/checkpoints/step-NNNNNN.manifest.json    its step, configuration fingerprint, size and SHA-256
     run/model.weights.h5                         the final RetinaNet weights
@@ -472,7 +472,8 @@ class CheckpointWriter:
 def rotate_checkpoints(run_dir, newest):
     """Delete the checkpoints older than the :data:`CHECKPOINTS_KEPT` newest that have a manifest, up to
     ``newest`` (the manifest first, so that a crash in between leaves no manifest without its file)."""
-    verified = [step for step in checkpoint_steps(run_dir) if step <= newest and os.path.isfile(manifest_path(run_dir, step))]
+    verified = [step for step in checkpoint_steps(run_dir)
+                if step <= newest and os.path.isfile(manifest_path(run_dir, step))]
     if len(verified) < CHECKPOINTS_KEPT:
         return
     oldest_kept = verified[CHECKPOINTS_KEPT - 1]

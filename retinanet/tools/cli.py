@@ -159,7 +159,8 @@ def _add_train_arguments(parser, run_dir):
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"(default {defaults.seed})")
     parser.add_argument("--workers", type=positive_int, default=defaults.workers,
                         help=f"input-pipeline threads (default {defaults.workers})")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its newest checkpoint that verifies (model and "
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its newest checkpoint that verifies (model and "
                              "optimizer state)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

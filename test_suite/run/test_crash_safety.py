@@ -48,7 +48,7 @@ from retinanet.detector import Detector
 from retinanet.model import RetinaNet
 from retinanet.run.recipes import make_optimizer, resolve_auto
 from retinanet.run.run_dir import (
-    RunError, StorageError, checkpoint_path, find_resumable, load_run_config, load_trained_model, manifest_path,
+    StorageError, checkpoint_path, find_resumable, load_run_config, load_trained_model, manifest_path,
     read_history, verify_checkpoint, write_atomically,
 )
 from retinanet.tools.cli import _train_config, build_parser, main
@@ -103,6 +103,7 @@ def config_for(data, run, steps=STEPS, *extra):
 
 
 def h5_arrays(path):
+    """Every array of an HDF5 file by its path in the file."""
     arrays = {}
     with h5py.File(path, "r") as f:
         f.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
@@ -122,7 +123,7 @@ def history_rows(path, up_to=STEPS):
 
 
 def resume(run, data, steps=STEPS, *extra):
-    """``train --resume`` on ``run``, in this process; ``(exit status, stderr lines)``."""
+    """``python -m retinanet train --resume`` on ``run``, in this process; its exit status."""
     return main(arguments(data, run, steps, "--resume", *extra))
 
 
@@ -211,7 +212,8 @@ def listing(run):
         relative = os.path.relpath(folder, run)
         if relative.split(os.sep)[0] != "logs":
             for name in names:
-                found[os.path.normpath(os.path.join(relative, tidy_name(name)))] = os.path.getsize(os.path.join(folder, name))
+                path = os.path.normpath(os.path.join(relative, tidy_name(name)))
+                found[path] = os.path.getsize(os.path.join(folder, name))
     return found
 
 
@@ -281,8 +283,9 @@ def test_every_kill_point_resumes_from_the_newest_complete_checkpoint(faulted_ru
     snapshots = faulted_run["snapshots"]
     labels = [label for _, label, _ in snapshots]
     assert len(snapshots) >= 50, len(snapshots)
-    for wanted in ("write .step-000004.weights.h5.PID.tmp #3", "rename .step-000004.weights.h5.PID.tmp -> "
-                   "step-000004.weights.h5", "write .step-000004.manifest.json.PID.tmp #1", "remove step-000002.manifest.json",
+    for wanted in ("write .step-000004.weights.h5.PID.tmp #3",  # inside a checkpoint's write
+                   "rename .step-000004.weights.h5.PID.tmp -> step-000004.weights.h5",  # complete, no manifest yet
+                   "write .step-000004.manifest.json.PID.tmp #1", "remove step-000002.manifest.json",  # rotation
                    "remove step-000002.weights.h5", "write .model.weights.h5.PID.tmp #2", "history row 5",
                    "write .config.json.PID.tmp #1", "fsync history.csv"):
         assert wanted in labels, (wanted, labels)
@@ -535,7 +538,8 @@ def test_an_injected_enospc_while_writing_a_checkpoint(faulted_run, data, tmp_pa
 
 def test_the_space_is_checked_before_a_byte_is_written(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10 << 20, 9 << 20, 1 << 20))
-    with pytest.raises(StorageError, match=r"not enough space to write .*file\.bin: it needs 3\.1 MB, .* has 1\.0 MB free"):
+    message = r"not enough space to write .*file\.bin: it needs 3\.1 MB, .* has 1\.0 MB free"
+    with pytest.raises(StorageError, match=message):
         write_atomically(str(tmp_path / "file.bin"), bytes(2 << 20))
     assert os.listdir(tmp_path) == []
 
