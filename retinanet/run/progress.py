@@ -1,12 +1,14 @@
 """What a run shows while it trains: the progress bar with the time left, the history rows of the loss
-parts, learning rate and speed (``history.csv``), TensorBoard scalars, and the loss curves' plot."""
+parts, learning rate and speed (``history.csv``, appended as they are logged), TensorBoard scalars, and the
+loss curves' plot."""
 
+import io
 import os
 import threading
 import time
 
 from retinanet._keras import BACKEND, keras
-from retinanet.run.run_dir import HISTORY_FIELDS
+from retinanet.run.run_dir import HISTORY_FIELDS, write_atomically
 
 ESTIMATE_AFTER_STEPS = 10
 """The time left is estimated once from this many steps after the first (which includes tracing the step)."""
@@ -20,7 +22,7 @@ def format_duration(seconds):
 
 
 def plot_loss_curves(history, path):
-    """Total, classification and box loss against the step, as a PNG."""
+    """Total, classification and box loss against the step, as a PNG (written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,8 +38,10 @@ def plot_loss_curves(history, path):
     axis.grid(True, alpha=0.3)
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    picture = io.BytesIO()
+    figure.savefig(picture, format="png", dpi=100)
     plt.close(figure)
+    write_atomically(path, picture.getbuffer())
 
 
 class TensorBoardScalars:
@@ -71,16 +75,18 @@ class TrainingLog(keras.callbacks.Callback):
     ``train_on_batch`` each batch's own values; either way the callback logs the mean of each window. It
     never touches the model, so ``fit()`` may call it from a helper thread (``async_safe``) and dispatch the
     next step without waiting for this one's numbers; calls are serialised by a lock and processed in step
-    order.
+    order. Each logged row is appended to ``history`` (a list) and, on the chief, to ``history_file`` (a
+    :class:`~retinanet.run.run_dir.HistoryFile`).
     """
 
     async_safe = True
 
-    def __init__(self, config, schedule, first_step, images_per_step, history, chief, progress):
+    def __init__(self, config, schedule, first_step, images_per_step, history, chief, progress, history_file=None):
         super().__init__()
         from tqdm import tqdm
 
         self.config, self.schedule, self.images_per_step, self.history = config, schedule, images_per_step, history
+        self.history_file = history_file
         self.tensorboard = TensorBoardScalars(os.path.join(config.run_dir, "logs")) if chief and BACKEND == "tensorflow" else None
         self.bar = tqdm(total=config.steps, initial=first_step, desc="train", unit="step",
                         disable=not (progress and chief), dynamic_ncols=True)
@@ -138,6 +144,8 @@ class TrainingLog(keras.callbacks.Callback):
                "learning_rate": float(self.schedule(step - 1)),
                "images_per_second": steps * self.images_per_step / (now - started)}
         self.history.append(row)
+        if self.history_file is not None:
+            self.history_file.append(row)
         self.bar.set_postfix(loss=f"{row['loss']:.3f}", cls=f"{classification:.3f}", box=f"{box:.3f}",
                              lr=f"{row['learning_rate']:.2e}", img_s=f"{row['images_per_second']:.1f}")
         if self.tensorboard:

@@ -24,7 +24,7 @@ import time
 from retinanet.data.coco import DatasetError
 from retinanet.data.synthetic import DEFAULT_IMAGE_SIZE, DEFAULT_OBJECTS, DEFAULT_SEED, DEFAULT_SPLIT_SIZES, SPLITS
 from retinanet.run.predict import ImageError
-from retinanet.run.run_dir import RunError
+from retinanet.run.run_dir import RunError, TrainingInterrupted
 
 DATA_ROOT = os.path.join("data", "shapes")
 DEMO_RUN_DIR = os.path.join("runs", "demo")
@@ -159,7 +159,9 @@ def _add_train_arguments(parser, run_dir):
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"(default {defaults.seed})")
     parser.add_argument("--workers", type=positive_int, default=defaults.workers,
                         help=f"input-pipeline threads (default {defaults.workers})")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its newest checkpoint that verifies (model and "
+                             "optimizer state)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -185,7 +187,7 @@ def command_train(args):
 
     config = _train_config(args)
     started = time.perf_counter()
-    history = train(config, resume=args.resume, progress=not args.no_progress)
+    history = train(config, resume=args.resume, progress=not args.no_progress, weights_only=args.resume_weights_only)
     if history:
         print(f"trained {config.steps} steps in {time.perf_counter() - started:.0f} s; final loss "
               f"{history[-1]['loss']:.3f}; weights in {os.path.join(config.run_dir, 'model.weights.h5')}")
@@ -301,6 +303,10 @@ def build_parser():
     train = add("train", help="train a RetinaNet on a COCO-format dataset")
     _add_data_arguments(train, "train")
     _add_train_arguments(train, os.path.join("runs", "train"))
+    train.add_argument("--resume-weights-only", action="store_true",
+                       help="continue from the newest checkpoint whose model weights load, with the optimizer's "
+                            "state (momentum, moments) started afresh at its step: for a run whose checkpoints "
+                            "--resume cannot use")
     train.set_defaults(run=command_train)
 
     evaluate = add("evaluate", help="COCO mAP of a trained run (pycocotools)")
@@ -347,6 +353,8 @@ def fix_for(error, args):
                 "--images is the folder the file_name entries are relative to")
     if isinstance(error, UsageError):
         return f"`{PROGRAM} {args.command} --help` lists the options"
+    if isinstance(error, TrainingInterrupted):
+        return None  # its message says it
     if isinstance(error, KeyboardInterrupt):
         if args.command in ("train", "demo"):
             return "continue from the last checkpoint with the same command and --resume"
@@ -359,7 +367,7 @@ def fix_for(error, args):
 def describe(error):
     """The first line of an error message (``OSError`` gives its file; others their own message)."""
     if isinstance(error, KeyboardInterrupt):
-        return "interrupted"
+        return str(error) if isinstance(error, TrainingInterrupted) else "interrupted"
     if isinstance(error, OSError) and error.filename and error.strerror:
         return f"{error.filename}: {error.strerror}"
     return str(error) or type(error).__name__
@@ -382,8 +390,9 @@ def main(argv=None):
         if args.debug:
             raise
         fix = fix_for(error, args)
-        sys.stderr.write(f"{PROGRAM} {args.command}: error: {describe(error)}\n" + (f"  {fix}\n" if fix else ""))
-        return 130 if isinstance(error, KeyboardInterrupt) else 1
+        kind = "" if isinstance(error, TrainingInterrupted) else "error: "
+        sys.stderr.write(f"{PROGRAM} {args.command}: {kind}{describe(error)}\n" + (f"  {fix}\n" if fix else ""))
+        return getattr(error, "exit_status", 130) if isinstance(error, KeyboardInterrupt) else 1
     return 0
 
 

@@ -61,7 +61,8 @@ def test_train_checkpoint_resume_evaluate_predict(tiny_data, tmp_path):
     history = train(_config(tiny_data, run, steps=4), resume=True, progress=False)
     assert [row["step"] for row in history] == [1, 2, 3, 4]
     assert latest_checkpoint(run) == (4, str(run / "checkpoints" / "step-000004.weights.h5"))
-    assert sorted(os.listdir(run / "checkpoints")) == [f"step-00000{i}.weights.h5" for i in (2, 3, 4)]
+    assert sorted(os.listdir(run / "checkpoints")) == [f"step-00000{i}.{kind}" for i in (2, 3, 4)
+                                                       for kind in ("manifest.json", "weights.h5")]
     assert any(not np.array_equal(a, b) for a, b in zip(_weights(run), trained))
 
     with pytest.raises(FileExistsError, match="--resume"):
