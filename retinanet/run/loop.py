@@ -82,6 +82,10 @@ class StopWhenAsked(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+INTERRUPTED_EXIT = 130
+"""Exit status of a run stopped by Ctrl-C or SIGTERM after saving (the shell's 128 + SIGINT, for both, so a
+script or scheduler tells "stopped, resumable" from a failure the same way for either signal)."""
+
 def run_steps(detector, batches, first_step, log, stop=None):
     """Train on every batch of ``batches`` (global steps ``first_step + 1`` on), reporting to ``log`` (a
     :class:`~retinanet.run.progress.TrainingLog`), and end early once ``stop`` (a :class:`StopRequest`) is
@@ -217,7 +221,7 @@ def train_detector(config, resume=False, progress=True, weights_only=False):
                 name = signal.Signals(stop.signal_number).name
                 where = f"saved in {checkpoint_path(config.run_dir, step)}" if step > 0 else "nothing trained yet"
                 raise TrainingInterrupted(f"stopped by {name} after step {step} of {config.steps}, {where}: continue "
-                                          "with --resume", exit_status=128 + stop.signal_number)
+                                          "with --resume", exit_status=INTERRUPTED_EXIT)
         log.close()
         save_weights(detector.retinanet, os.path.join(config.run_dir, "model.weights.h5"), chief)
         if chief:
