@@ -45,6 +45,18 @@ def pytest_ignore_collect(collection_path, config):
     return BACKEND not in module_backends(collection_path)
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test's own ``backends`` mark narrows its module's: on the other legs the test is deselected (not
+    run, and not reported as a skip)."""
+    keep, drop = [], []
+    for item in items:
+        closest = next(item.iter_markers("backends"), None)  # the test's own mark before its module's
+        (keep if closest is None or BACKEND in closest.args else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_report_header(config):
     return f"Keras backend: {BACKEND} (test modules marked backends(..., {BACKEND!r}, ...))"
 

@@ -42,7 +42,7 @@ from conftest import make_tiny_backbone
 
 import retinanet.run.loop as loop
 import retinanet.run.run_dir as run_dir
-from retinanet._keras import BACKEND, keras
+from retinanet._keras import keras
 from retinanet.data.synthetic import make_dataset, split_paths
 from retinanet.detector import Detector
 from retinanet.model import RetinaNet
@@ -376,8 +376,8 @@ def jax_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("jax-cache")
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="the snapshots model the file system, the same on every "
-                                                    "backend; the TensorFlow leg kills the processes")
+@pytest.mark.backends("tensorflow")  # the snapshots model the file system, the same on every backend: one leg
+# kills real processes to prove the snapshots right
 @pytest.mark.parametrize("label", ["write .step-000004.weights.h5.PID.tmp #3",
                                    "open .step-000004.manifest.json.PID.tmp"])
 def test_a_real_sigkill_leaves_what_the_snapshot_shows(faulted_run, data, tmp_path, tiny, label, jax_cache, capsys):
