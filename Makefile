@@ -56,8 +56,10 @@ lab: $(INSTALLED)  ## JupyterLab on the course (127.0.0.1, token printed; LAB_PO
 # nbgrader generate_assignment also records the assignments in the course's gradebook.db (not committed),
 # so plain nbgrader commands (autograde, generate_feedback, export, formgrader) work from the course root;
 # `autograder schedule` writes the due dates of nbgrader_config.py (c.Schedule.due) into it.
+# nbgrader runs the `alembic` program from PATH when it makes a gradebook: this environment's is put first,
+# so a fresh clone needs no activated environment.
 exercises: $(INSTALLED)  ## Regenerate exercises/ and the course's gradebook.db from solutions/ (never edit exercises/)
-	for a in $(COURSE_ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
+	for a in $(COURSE_ASSIGNMENTS); do PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
 	$(BIN)/python -m autograder schedule
 
 SUBMISSIONS ?= submitted
