@@ -1,6 +1,8 @@
 # The course's commands. Each creates (or reuses) the virtual environment .venv and installs the pinned
 # packages into it first, so a fresh machine needs nothing but Python 3.11 and make. The JAX test leg has
-# an environment of its own, .venv-jax, with JAX and without TensorFlow.
+# an environment of its own, .venv-jax, with JAX and without TensorFlow. To use an environment of your own
+# (an activated conda env made from environment.yml, or a virtualenv), name it: make VENV="$CONDA_PREFIX" ...
+# (or VENV="$VIRTUAL_ENV"); the pinned packages are installed into it the first time, like into .venv.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,12 +10,15 @@ INSTALLED := $(VENV)/.installed
 JAX_VENV ?= .venv-jax
 JAX_INSTALLED := $(JAX_VENV)/.installed
 
-.PHONY: help venv demo test test-tensorflow test-jax lock clean lab exercises grade sandbox review export images
+.PHONY: help venv demo test test-tensorflow test-jax lock clean lab lab-instructor exercises release environment grade sandbox \
+	review export images
 
 COURSE_ASSIGNMENTS := 01-architecture 02-focal-loss 03-anchors 04-training
 
 help:  ## List the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+		'{name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
+		END {for (i = 1; i <= NR; i++) printf "  make %-" width "s  %s\n", name[i], text[i]}'
 
 $(INSTALLED): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,25 +46,40 @@ test-jax: $(JAX_INSTALLED)  ## The backend-neutral tests on JAX, in an environme
 	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest
 
 LAB_PORT ?= 8888
+RELEASE ?= release
 
-# Loopback only, a fresh token (or yours: LAB_TOKEN=...), the repository as the root folder. The token
-# travels in JUPYTER_TOKEN, not on the command line where `ps` shows it. The venv's own kernelspecs take
-# precedence over any in ~/.local (JUPYTER_PREFER_ENV_PATH), so the notebooks run in this environment.
-# Jupyter refuses root unless told; containers often run as root, hence --allow-root there only.
-lab: $(INSTALLED)  ## JupyterLab on the course (127.0.0.1, token printed; LAB_PORT=8888)
+# What learners get (autograder/release.py): RELEASE/ and RELEASE.zip hold the exercises, tests.py, the packages
+# they import (course, course_checks, retinanet), requirements.txt (the lock), a README and a Makefile for
+# learners, and .jupyter/ (jupyter-config/learner: nbgrader's instructor extensions and the news prompt off);
+# no solutions/, hidden tests or grader. Rebuilt from scratch: notebooks edited in RELEASE/ are replaced.
+release: $(INSTALLED)  ## The learner release: RELEASE/ and RELEASE.zip (exercises, checks, no solutions)
+	$(BIN)/python -m autograder release --course . --out "$(RELEASE)" --zip "$(RELEASE).zip"
+
+# JupyterLab as learners get it: the release folder (built when missing; `make release` rebuilds it), served by
+# the release's own Makefile (`make lab` there) with this environment. Loopback only, a fresh token (or yours:
+# LAB_TOKEN=...) passed in JUPYTER_TOKEN, not on the command line where `ps` shows it; the venv's kernelspecs
+# first (JUPYTER_PREFER_ENV_PATH); --allow-root only as root (containers).
+lab: $(INSTALLED)  ## JupyterLab on the learner release (127.0.0.1, token printed; LAB_PORT=8888)
+	@test -d "$(RELEASE)" || $(MAKE) --no-print-directory release
+	@$(MAKE) --no-print-directory -C "$(RELEASE)" lab VENV="$(abspath $(VENV))" SETUP= LAB_PORT=$(LAB_PORT)
+
+# The instructor's JupyterLab: the repository as the root folder, nbgrader's extensions on (formgrader, Create
+# Assignment), JupyterLab's news prompt off (jupyter-config/instructor).
+lab-instructor: $(INSTALLED)  ## JupyterLab on the repository, with nbgrader's instructor tools
 	@token="$${LAB_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; \
 	echo "JupyterLab on the course: http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
-	JUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 exec $(BIN)/python -m jupyterlab \
+	JUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config/instructor" \
+		exec $(BIN)/python -m jupyterlab \
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \
 		--ServerApp.root_dir="$(CURDIR)" $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-# nbgrader generate_assignment also records the assignments in the course's gradebook.db (not committed),
-# so plain nbgrader commands (autograde, generate_feedback, export, formgrader) work from the course root;
-# `autograder schedule` writes the due dates of nbgrader_config.py (c.Schedule.due) into it.
-# nbgrader runs the `alembic` program from PATH when it makes a gradebook: this environment's is put first,
-# so a fresh clone needs no activated environment.
+# nbgrader generate_assignment runs in a temporary copy of the course (autograder/release.py): exercises/ and the
+# course's gradebook.db are replaced only when every assignment was generated, so a failing nbgrader changes no
+# committed file. The gradebook (not committed) records the assignments, so plain nbgrader commands
+# (autograde, generate_feedback, export, formgrader) work from the course root; `autograder schedule` writes
+# the due dates of nbgrader_config.py (c.Schedule.due) into it. Nothing needs the environment on PATH.
 exercises: $(INSTALLED)  ## Regenerate exercises/ and the course's gradebook.db from solutions/ (never edit exercises/)
-	for a in $(COURSE_ASSIGNMENTS); do PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
+	$(BIN)/python -m autograder exercises --course . $(COURSE_ASSIGNMENTS)
 	$(BIN)/python -m autograder schedule
 
 SUBMISSIONS ?= submitted
@@ -77,10 +97,13 @@ grade: $(INSTALLED)  ## Autograde a class: SUBMISSIONS=dir GRADES=dir (see READM
 # only from the server itself, and MathJax's cdnjs; the formgrader's own inline scripts still need
 # 'unsafe-inline'); learner markup is sanitised before it reaches a page (autograder/grading/markup.py).
 review: $(INSTALLED)  ## The formgrader on a grading folder: GRADES=dir (127.0.0.1, token printed)
+	@test -f "$(GRADES)/gradebook.db" || { echo "make review: $(GRADES) is not a grading folder (no gradebook.db): \
+	grade into it first (make grade GRADES=$(GRADES)) or name one: make review GRADES=dir" >&2; exit 2; }
 	@token="$${LAB_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; \
 	settings="$$($(BIN)/python -c 'from autograder.grading.markup import review_settings; print(review_settings())')"; \
 	echo "Formgrader on $(GRADES): http://127.0.0.1:$(LAB_PORT)/formgrader?token=$$token"; \
-	cd "$(GRADES)" && JUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 exec "$(abspath $(BIN))/python" -m jupyterlab \
+	cd "$(GRADES)" && JUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 \
+		JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config/instructor" exec "$(abspath $(BIN))/python" -m jupyterlab \
 		--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \
 		--ServerApp.root_dir=. "--ServerApp.tornado_settings=$$settings" $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
@@ -104,6 +127,12 @@ lock: $(INSTALLED) $(JAX_INSTALLED)  ## Re-pin every installed package into requ
 	mv requirements.lock.new requirements.lock
 	{ sed -n '1,2p' requirements-jax.lock; $(JAX_VENV)/bin/python -m pip freeze --exclude-editable; } > requirements-jax.lock.new
 	mv requirements-jax.lock.new requirements-jax.lock
+	$(PYTHON) .ci/environment.py
+
+# environment.yml for conda: Python 3.11 and, through pip, every package of requirements.lock at its version
+# (standard library only; `--check` says whether the two agree, as test_suite/project/test_environment.py does).
+environment:  ## Regenerate environment.yml from requirements.lock (every package pinned)
+	$(PYTHON) .ci/environment.py
 
 clean:  ## Remove the environments and caches
 	rm -rf $(VENV) $(JAX_VENV) .pytest_cache

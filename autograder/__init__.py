@@ -1,6 +1,7 @@
 """Autograde a class with nbgrader: sandboxed, in parallel, hostile submissions included.
 
-``python -m autograder grade|merge|export|schedule`` (``make grade``, ``make export``). The course's
+``python -m autograder grade|merge|export|schedule|exercises|release`` (``make grade``, ``make export``,
+``make exercises``, ``make release``). The course's
 nbgrader config loads ``grading/autograde_config.py``, so a plain ``nbgrader autograde`` gets the same
 sandbox and protections.
 
@@ -13,6 +14,7 @@ The grader's flow, one sub-package per step (``results`` is the vocabulary they 
 ``results``                     statuses, a submission's record and the grades CSV
 ``course``                      nbgrader's config and API on a course folder
 ``benchmark``                   timings on the real course → ``benchmarks/grading.json``
+``release``                     the exercises generated in a temporary folder; the learner release (no solutions)
 ``intake``                      submissions in, as untrusted data
 ``intake.intake``               submissions (nbgrader layout, LMS exports, zips) → :class:`intake.Submission`
 ``intake.layouts``              the file names of nbgrader, Moodle, Canvas, Blackboard and flat exports
@@ -25,6 +27,7 @@ The grader's flow, one sub-package per step (``results`` is the vocabulary they 
 ``sandbox.runtime``             a grading run's runtime folders, cgroups and sandbox uids, and their cleanup
 ``grading``                     one submission through nbgrader: the steps nbgrader runs, and their settings
 ``grading.worker``              one submission: ``nbgrader autograde``, scan, ``nbgrader generate_feedback``
+``grading.overwrite``           nbgrader's OverwriteCells, without its false checksum warning on hidden tests
 ``grading.execute``             nbgrader's Execute step, guarded: learner cells in the kernel, checks in the judge
 ``grading.judge``               runs a check cell's checks here, with handles to the learner's objects
 ``grading.kernel_checks``       the kernel's ``tests.py`` while grading: ``TEST_*`` names that do nothing

@@ -1,9 +1,12 @@
-"""Command line: ``python -m autograder grade|merge|export|schedule`` (``make grade``, ``make exercises``).
+"""Command line: ``python -m autograder grade|merge|export|schedule|exercises|release`` (``make grade``,
+``make exercises``, ``make release``).
 
 ``grade``     grade submissions into a grading folder (``--student``, ``--assignment``, ``--shard i/n``)
 ``merge``     merge the grading folders of shards into one
 ``export``    grades.csv, Canvas and Moodle CSVs and per-student feedback packages from a grading folder
 ``schedule``  write the course's due dates (``c.Schedule.due``) into its own gradebook, for plain nbgrader
+``exercises`` generate ``exercises/`` from ``solutions/`` in a temporary folder; replace them only on success
+``release``   the learner release: exercises, ``tests.py``, the packages they import, no solutions (folder + zip)
 
 Exit codes: 0 the command ran (outcomes are in the CSV and the gradebook, never in the exit code); 2 it
 was misused or could not run, with a one-line message (among them: another grader holds the grading folder,
@@ -28,6 +31,7 @@ from .grades.schedule import apply_due_dates, read_schedule
 from .grades.shards import merge
 from .intake.intake import SubmissionError
 from .intake.layouts import LAYOUTS
+from .release import build_release, generate_exercises
 from .sandbox.sandbox import Limits
 
 
@@ -118,6 +122,16 @@ def _schedule(args):
         print("No due dates in c.Schedule.due (nbgrader_config.py): no submission is late.")
 
 
+def _exercises(args):
+    folder = generate_exercises(args.course, args.assignments)
+    print(f"Generated {', '.join(args.assignments) or 'every assignment'} into {folder}")
+
+
+def _release(args):
+    folder, archive = build_release(args.course, args.out, args.zip)
+    print(f"Learner release: {folder}" + (f" and {archive}" if archive else ""))
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m autograder",
                                      description="Autograde a class with nbgrader, sandboxed and in parallel.")
@@ -136,6 +150,17 @@ def parse_args(argv):
     schedule = commands.add_parser("schedule", help="write c.Schedule's due dates into the course's gradebook")
     schedule.add_argument("--course", default=".", help="the course repository (default: .)")
     schedule.set_defaults(run=_schedule)
+    exercises = commands.add_parser("exercises", help="generate the exercises from the solutions (nbgrader "
+                                    "generate_assignment in a temporary folder; replaced only on success)")
+    exercises.add_argument("--course", default=".", help="the course repository (default: .)")
+    exercises.add_argument("assignments", nargs="*", help="the assignments (default: every one in solutions/)")
+    exercises.set_defaults(run=_exercises)
+    release = commands.add_parser("release", help="the learner release: exercises, tests.py, the packages they "
+                                  "import, no solutions or hidden tests")
+    release.add_argument("--course", default=".", help="the course repository (default: .)")
+    release.add_argument("--out", default="release", help="the release folder (replaced; default: release)")
+    release.add_argument("--zip", help="also write this zip of the release folder")
+    release.set_defaults(run=_release)
     return parser.parse_args(argv)
 
 

@@ -11,12 +11,14 @@ nbgrader metadata (set in ``solutions/``); what the sandbox mounts for the cours
 c = get_config()  # noqa: F821 (provided by the traitlets config loader)
 
 # Sanitizing: nbgrader's steps, with RemoveDuplicateIds (autograder/intake/intake.py) in place of DeduplicateIds, whose
-# emptied metadata on a copied check cell crashes OverwriteCells (nbgrader 0.9.6, KeyError: 'grade_id').
+# emptied metadata on a copied check cell crashes OverwriteCells (nbgrader 0.9.6, KeyError: 'grade_id'), and
+# OverwriteCells (autograder/grading/overwrite.py) without nbgrader's false "checksum has changed" warning on
+# every untouched check cell that has hidden tests.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "autograder.intake.intake.RemoveDuplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
+    "autograder.grading.overwrite.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 

@@ -1,9 +1,13 @@
-"""The project's pinned environments: the course's (pyproject.toml's dependencies + the ``course`` extra =
-environment.yml ⊆ requirements.lock) and the JAX leg's (dependencies + the ``jax`` extra ⊆
-requirements-jax.lock, no TensorFlow)."""
+"""The project's pinned environments: the course's (pyproject.toml's dependencies + the ``course`` extra ⊆
+requirements.lock = environment.yml, which ``make environment`` writes from the lock) and the JAX leg's
+(dependencies + the ``jax`` extra ⊆ requirements-jax.lock, no TensorFlow); every make target runs in the
+environment named by ``VENV``, a conda env included."""
 
 import importlib.metadata
+import importlib.util
 import re
+import shutil
+import subprocess
 import tomllib
 
 import pytest
@@ -60,14 +64,54 @@ def lock_pins(repo_root, name="requirements.lock"):
     return parse_pins([line for line in lines if line.strip() and not line.startswith("#")], name)
 
 
-def test_pyproject_and_environment_yml_pin_the_same_packages(repo_root):
-    pip_pins, conda_pins = pyproject_pins(repo_root), environment_yml_pins(repo_root)
-    assert pip_pins, "pyproject.toml lists no dependencies"
-    only_pip = {f"{n}=={v}" for n, v in pip_pins.items()} - {f"{n}=={v}" for n, v in conda_pins.items()}
-    only_conda = {f"{n}=={v}" for n, v in conda_pins.items()} - {f"{n}=={v}" for n, v in pip_pins.items()}
-    assert not only_pip and not only_conda, (
-        f"pins differ: only in pyproject.toml {sorted(only_pip)}, only in environment.yml {sorted(only_conda)}"
+def test_environment_yml_pins_exactly_the_lock(repo_root):
+    """Every package of requirements.lock, at its version, and nothing else: a conda resolve picks nothing."""
+    locked, conda_pins = lock_pins(repo_root), environment_yml_pins(repo_root)
+    only_lock = {f"{n}=={v}" for n, v in locked.items()} - {f"{n}=={v}" for n, v in conda_pins.items()}
+    only_conda = {f"{n}=={v}" for n, v in conda_pins.items()} - {f"{n}=={v}" for n, v in locked.items()}
+    assert not only_lock and not only_conda, (
+        f"pins differ (make environment): only in requirements.lock {sorted(only_lock)}, "
+        f"only in environment.yml {sorted(only_conda)}"
     )
+    assert set(pyproject_pins(repo_root)) <= set(conda_pins)
+
+
+def _environment_script(repo_root):
+    spec = importlib.util.spec_from_file_location("environment_script", repo_root / ".ci" / "environment.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_environment_yml_is_what_make_environment_writes(repo_root):
+    script = _environment_script(repo_root)
+    assert (repo_root / "environment.yml").read_text() == script.render((repo_root / "requirements.lock").read_text())
+    assert subprocess.run(["python3", str(repo_root / ".ci" / "environment.py"), "--check"]).returncode == 0
+
+
+def test_the_environment_check_fails_when_the_lock_moves(repo_root, tmp_path):
+    """``--check`` (and the render the test above compares with) notices one changed version."""
+    script = _environment_script(repo_root)
+    lock = (repo_root / "requirements.lock").read_text()
+    moved = re.sub(r"^(numpy==)(\S+)$", r"\g<1>0.0.1", lock, count=1, flags=re.MULTILINE)
+    assert moved != lock and script.render(moved) != (repo_root / "environment.yml").read_text()
+    copy = tmp_path / "course"
+    (copy / ".ci").mkdir(parents=True)
+    shutil.copy(repo_root / ".ci" / "environment.py", copy / ".ci")
+    shutil.copy(repo_root / "environment.yml", copy)
+    (copy / "requirements.lock").write_text(moved)
+    assert subprocess.run(["python3", str(copy / ".ci" / "environment.py"), "--check"],
+                          capture_output=True).returncode == 1
+
+
+def test_every_make_target_runs_in_the_environment_named_by_venv(repo_root):
+    """``make VENV=$CONDA_PREFIX …`` installs into and runs from that environment, never .venv."""
+    prefix = "/opt/conda/envs/retinanet-course"
+    targets = ["demo", "exercises", "release", "grade", "export", "test-tensorflow", "images"]
+    printed = subprocess.run(["make", "-n", "-B", f"VENV={prefix}", *targets], cwd=repo_root, capture_output=True,
+                             text=True, check=True).stdout
+    assert f"{prefix}/bin/python -m pip install" in printed and f"{prefix}/bin/python -m autograder exercises" in printed
+    assert ".venv/" not in printed.replace(".venv-jax/", "")
 
 
 def test_environment_yml_uses_python_311(repo_root):
