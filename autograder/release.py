@@ -268,7 +268,7 @@ def build_release(root, out, archive=None):
     missing = [a for a in assignments if not os.path.isdir(os.path.join(exercises, a))]
     if missing:
         raise GradingError(f"No exercises for {', '.join(missing)} in {exercises}: run `make exercises` first.")
-    out = os.path.realpath(out)
+    out, archive = os.path.realpath(out), archive and os.path.realpath(archive)
     if out == root or root.startswith(out + os.sep):
         raise GradingError(f"The release folder {out} would replace the course itself: choose another one.")
     staged = out + ".new"
