@@ -56,7 +56,8 @@ def course(tmp_path_factory):
         nbformat.write(nb, str(folder / (NOTEBOOK + ".ipynb")))
         if timestamp:
             (folder / "timestamp.txt").write_text(timestamp)
-    run([os.path.join(BIN, "nbgrader"), "autograde", ASSIGNMENT], root)
+    graded = run([os.path.join(BIN, "nbgrader"), "autograde", ASSIGNMENT], root)
+    (root / "autograde.log").write_text(graded.stdout + graded.stderr)
     run([os.path.join(BIN, "nbgrader"), "generate_feedback", ASSIGNMENT], root)
     run([os.path.join(BIN, "nbgrader"), "export", "--to", "nbgrader-grades.csv"], root)
     return root
@@ -88,6 +89,50 @@ def test_plain_nbgrader_feedback_never_shows_hidden_tests(course):
         with open(page) as handle:
             html = handle.read()
         assert not [line for line in hidden if line in html or line.replace('"', "&quot;") in html]
+
+
+def test_plain_autograde_reports_no_changed_cell_of_clean_submissions(course):
+    """Neither submission edited a check cell: nbgrader's log has no "Attribute 'checksum' for cell … has changed"
+    (nbgrader's own OverwriteCells logs it for every check cell with hidden tests, jupyter/nbgrader#1961)."""
+    log = (course / "autograde.log").read_text()
+    assert "Autograding" in log and "has changed" not in log, log[-3000:]
+
+
+def _overwrite(course, preprocessor, notebook):
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    preprocessor.log = logging.getLogger(f"overwrite-{id(preprocessor)}")
+    preprocessor.log.addHandler(handler)
+    resources = {"nbgrader": {"notebook": NOTEBOOK, "assignment": ASSIGNMENT,
+                              "db_url": f"sqlite:///{course / 'gradebook.db'}"}}
+    notebook, _ = preprocessor.preprocess(notebook, resources)
+    return notebook, [message for message in records if "has changed" in message]
+
+
+def test_overwrite_cells_restores_hidden_tests_quietly_and_still_reports_an_edited_check(course):
+    """The cause: the gradebook stores a check cell's checksum before nbgrader removes its hidden tests. The
+    course's OverwriteCells puts the hidden tests back without a warning; an edited check is still reported."""
+    from nbgrader.preprocessors import OverwriteCells as NbgraderOverwriteCells
+
+    from autograder.grading.overwrite import OverwriteCells
+
+    released = course / "exercises" / ASSIGNMENT / (NOTEBOOK + ".ipynb")
+    _, warnings = _overwrite(course, NbgraderOverwriteCells(), nbformat.read(str(released), 4))
+    assert warnings and all("Attribute 'checksum'" in w for w in warnings)  # nbgrader's own: the false alarm
+    restored, warnings = _overwrite(course, OverwriteCells(), nbformat.read(str(released), 4))
+    assert warnings == []
+    assert any("### BEGIN HIDDEN TESTS" in cell.source for cell in restored.cells)  # hidden tests back, to run
+    edited = nbformat.read(str(released), 4)
+    check = next(c for c in edited.cells if c.metadata.get("nbgrader", {}).get("locked")
+                 and c.metadata["nbgrader"].get("grade") and "TEST_" in c.source)
+    check.source = "pass  # the learner's own check\n" + check.source
+    restored, warnings = _overwrite(course, OverwriteCells(), edited)
+    grade_id = check.metadata["nbgrader"]["grade_id"]
+    assert [w for w in warnings if grade_id in w and "Attribute 'checksum'" in w]
+    assert "the learner's own check" not in "".join(cell.source for cell in restored.cells)
 
 
 def test_the_gradebook_revision_read_in_process_is_the_one_alembic_heads_prints():
