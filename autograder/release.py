@@ -165,7 +165,7 @@ implementation on the same inputs and tells you, in a sentence, what matches and
 
 ## Setup
 
-You need Python 3.11 and `make` (Linux or macOS). In this folder:
+You need Linux with Python 3.11 and `make`. In this folder:
 
 ```bash
 make lab      # first time: creates .venv and installs the pinned packages (requirements.txt); then JupyterLab
@@ -176,7 +176,7 @@ uses another port; Ctrl-C twice stops it. Without `make`:
 
 ```bash
 python3.11 -m venv .venv && .venv/bin/pip install -r requirements.txt
-JUPYTER_CONFIG_PATH=.jupyter .venv/bin/jupyter lab
+PYTHONPATH="$PWD" JUPYTER_CONFIG_PATH="$PWD/.jupyter" .venv/bin/jupyter lab
 ```
 
 ## The exercises
@@ -215,11 +215,12 @@ $(VENV)/.installed: requirements.txt
 
 # Loopback only, a fresh token (or yours: LAB_TOKEN=...) passed in JUPYTER_TOKEN, this folder as the root.
 # .jupyter/ (first on JUPYTER_CONFIG_PATH) turns off what learners do not need: nbgrader's instructor tools
-# and JupyterLab's news prompt. Jupyter refuses root unless told; containers often run as root.
+# and JupyterLab's news prompt. The notebooks' kernels import tests, course and retinanet from this folder
+# (PYTHONPATH). Jupyter refuses root unless told; containers often run as root.
 lab: $(SETUP)
 \t@token="$${LAB_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; \\
 \techo "JupyterLab on the exercises: http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \\
-\tJUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter" \\
+\tJUPYTER_TOKEN="$$token" JUPYTER_PREFER_ENV_PATH=1 JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter" PYTHONPATH="$(CURDIR)" \\
 \t\texec "$(abspath $(BIN))/python" -m jupyterlab \\
 \t\t--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \\
 \t\t--ServerApp.root_dir="$(CURDIR)" $$([ "$$(id -u)" = 0 ] && echo --allow-root)

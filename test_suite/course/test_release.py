@@ -229,18 +229,41 @@ class Server:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "CONDA"))}
         env.update(PATH=SYSTEM_PATH, LAB_TOKEN=self.token, HOME=str(home), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                    JUPYTER_DATA_DIR=str(home / "data"))
+        self.runtime = home / "runtime"
         self.log = open(home / "server.log", "w")
         self.process = subprocess.Popen(["make", "--no-print-directory", f"VENV={VENV}", f"LAB_PORT={self.port}",
                                          *arguments], cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
 
-    def get(self, path):
-        """``(status, body)`` of GET ``path`` with the token."""
+    def get(self, path, body=None):
+        """``(status, body)`` of GET ``path`` (POST of JSON ``body``) with the token."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/{path}?token={self.token}",
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Authorization": f"token {self.token}"})
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/{path}?token={self.token}", timeout=30) as reply:
+            with urllib.request.urlopen(request, timeout=30) as reply:
                 return reply.status, reply.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, ""
+
+    def run_in_notebook_kernel(self, notebook, code):
+        """Start the kernel of ``notebook`` as JupyterLab does (a session) and return what ``code`` prints."""
+        from jupyter_client import BlockingKernelClient
+
+        status, reply = self.get("api/sessions", {"path": notebook, "type": "notebook", "name": notebook,
+                                                  "kernel": {"name": "python3"}})
+        assert status == 201, status
+        client = BlockingKernelClient(connection_file=str(self.runtime / f"kernel-{json.loads(reply)['kernel']['id']}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=120)
+            printed = []
+            client.execute_interactive(code, timeout=180, output_hook=lambda message: printed.append(
+                message["content"].get("text", "")) if message["msg_type"] == "stream" else None)
+            return "".join(printed)
+        finally:
+            client.stop_channels()
 
     def __enter__(self):
         deadline = time.monotonic() + SERVER_START_S
@@ -282,6 +305,13 @@ def test_the_learners_lab_has_no_nbgrader_and_no_news_prompt(clone, tmp_path):
         assert "@jupyterlab/apputils-extension:announcements" in disabled, disabled
         assert "@jupyter/nbgrader" in {e["name"] for e in config["federated_extensions"]}  # installed, yet off
         assert [lab.get(page)[0] for page in NBGRADER_PAGES] == [404] * len(NBGRADER_PAGES)
+        printed = lab.run_in_notebook_kernel(  # a notebook's kernel imports the release's packages, not the course's
+            "exercises/02-focal-loss/focal_loss.ipynb",
+            "import os, course, course_checks, retinanet, tests\n"
+            "print(os.getcwd()); print(*(m.__file__ for m in (course, course_checks, retinanet, tests)), sep='\\n')")
+        cwd, *files = printed.split()
+        assert pathlib.Path(cwd) == clone / "release" / "exercises" / "02-focal-loss"
+        assert len(files) == 4 and all(pathlib.Path(f).is_relative_to(clone / "release") for f in files), files
     assert (clone / "release.zip").is_file() and git(clone, "status", "--porcelain") == ""
 
 
