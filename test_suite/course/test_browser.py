@@ -4,7 +4,8 @@ Starts JupyterLab on a free loopback port with a token, on a temporary copy of t
 Debian's Chromium through Playwright (``executable_path=/usr/bin/chromium``; Playwright's own browser
 downloads are never used). In the first exercise notebook it runs the first check on the untouched
 exercise (its failure message shows), types the solution in, runs again (the success line shows); in the
-focal-loss notebook it moves a slider of the interactive figure and sees the picture change. Screenshots go
+focal-loss notebook it moves a slider of the interactive figure and sees the picture change. JupyterLab runs
+with the learners' config (jupyter-config/learner, as `make lab` gives it): no nbgrader menu or sidebar. Screenshots go
 to a temporary folder, so a test run never rewrites the committed pictures; ``make images`` sets
 ``$COURSE_SCREENSHOTS`` to images/ to refresh ``images/lab-*.png``.
 
@@ -46,6 +47,10 @@ EXPLORER_CALL = "focal_loss_explorer()"
 COPIED = ["exercises"]
 """What the temporary course holds: the learner's notebooks (they import `tests`, `course` and `retinanet` from
 the project's environment, where all three are installed)."""
+
+LEARNER_CONFIG = REPO_ROOT / "jupyter-config" / "learner"
+NBGRADER_LABELS = ("Nbgrader", "Create Assignment", "Formgrader", "Assignments", "Courses")
+"""What nbgrader's lab extension adds (its menu, sidebars and panels): none of it in the learners' lab."""
 
 SERVER_START_S = 90
 KERNEL_RUN_S = 120
@@ -117,6 +122,7 @@ class JupyterLab:
             JUPYTER_DATA_DIR=str(home / "data"),  # the venv's kernel and extensions, none from ~/.local
             JUPYTERLAB_SETTINGS_DIR=str(settings),
             JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+            JUPYTER_CONFIG_PATH=str(LEARNER_CONFIG),  # the learners' lab (make lab): no nbgrader instructor tools
         )
         command = [
             sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -248,6 +254,11 @@ def test_learner_runs_a_check_fixes_it_and_moves_a_slider(course):
 
                 # 1. The untouched exercise, run from the top: the first check fails with its message.
                 cells = open_notebook(page, FIRST_EXERCISE)
+                menus = page.locator("#jp-menu-panel .lm-MenuBar-itemLabel").all_inner_texts()
+                sidebars = page.locator(".jp-SideBar .lm-TabBar-tab").evaluate_all(
+                    "tabs => tabs.map(t => t.getAttribute('title') || t.innerText)")
+                assert "File" in menus and "Kernel" in menus, menus
+                assert not [label for label in NBGRADER_LABELS if label in menus + sidebars], (menus, sidebars)
                 check_cell = cells.nth(check)
                 check_prompt = check_cell.locator(".jp-InputPrompt")
                 prompt_before = check_prompt.inner_text()
