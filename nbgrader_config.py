@@ -5,8 +5,9 @@ The course keeps its notebooks in two folders at the project root:
 * ``solutions/<assignment>/<notebook>.ipynb`` — the nbgrader *source*: reference solutions between
   ``### BEGIN SOLUTION`` / ``### END SOLUTION`` and graded check cells, some with hidden tests;
 * ``exercises/<assignment>/<notebook>.ipynb`` — the learner notebooks, *generated* from the source with
-  ``make exercises`` (``nbgrader generate_assignment <assignment> --force``, which also records the
-  assignment in the course's ``gradebook.db``) and never edited by hand.
+  ``make exercises`` (``nbgrader generate_assignment <assignment> --force`` in a temporary copy of the course,
+  autograder/release.py; exercises/ and the course's ``gradebook.db``, where the assignments are recorded,
+  are replaced only when nbgrader succeeded) and never edited by hand.
 
 nbgrader reads this file from the directory it runs in, so run nbgrader from the project root.
 """
