@@ -7,16 +7,17 @@ course's ``gradebook.db`` with what it made. A failing nbgrader (a broken soluti
 program) leaves the course's files as they were: nbgrader's ``--force`` deletes the release folder before
 it writes the new one, which in the course itself would be the committed exercises.
 
-``python -m autograder release`` (``make release``) writes the learner release: the exercises, ``tests.py``
-and every package of the course they import (found by reading their imports), the pinned requirements, a
-README and a Makefile for learners, and ``.jupyter/``, the Jupyter config ``make lab`` gives JupyterLab
-(nbgrader's instructor extensions off). No source notebook, hidden test or grader goes in; the release is
+``python -m autograder release`` (``make release``) writes the learner release: the exercises, the pictures
+they show, ``tests.py`` and every package of the course they import (found by reading their imports), the
+pinned requirements, a README and a Makefile for learners, and ``.jupyter/``, the Jupyter config ``make lab``
+gives JupyterLab (nbgrader's instructor extensions off). No source notebook, hidden test or grader goes in; the release is
 checked for their markers before it is written out as a folder and a zip.
 """
 
 import ast
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -157,6 +158,25 @@ def runtime_modules(root, notebooks):
     return dict(sorted(found.items()))
 
 
+IMAGE_REFERENCE = re.compile(r"""!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)|<img\s[^>]*?src\s*=\s*["']([^"']+)["']""", re.I)
+
+
+def notebook_images(notebook_path):
+    """The local files that the markdown cells of the notebook at ``notebook_path`` show (``![](path)`` or
+    ``<img src="path">``, relative to the notebook), as absolute paths; web addresses and attachments are
+    not files."""
+    found = []
+    for cell in nbformat.read(notebook_path, as_version=4).cells:
+        if cell.cell_type != "markdown":
+            continue
+        for match in IMAGE_REFERENCE.finditer(cell.source):
+            reference = match.group(1) or match.group(2)
+            if re.match(r"^[a-z][a-z0-9+.-]*:", reference, re.I) or reference.startswith(("/", "#")):
+                continue  # http:, data:, attachment:, an absolute path or an anchor
+            found.append(os.path.normpath(os.path.join(os.path.dirname(notebook_path), reference.split("#")[0])))
+    return found
+
+
 LEARNER_README = """# RetinaNet in TensorFlow/Keras: the exercises
 
 Build RetinaNet (Lin et al., *Focal Loss for Dense Object Detection*, ICCV 2017) yourself, one part at a
@@ -281,6 +301,16 @@ def build_release(root, out, archive=None):
                         ignore=ignore)
         notebooks += [os.path.join(staged, "exercises", assignment, n)
                       for n in sorted(os.listdir(os.path.join(staged, "exercises", assignment))) if n.endswith(".ipynb")]
+    for assignment in assignments:  # the pictures the notebooks show, where the notebooks look for them
+        folder = os.path.join(exercises, assignment)
+        for notebook in sorted(n for n in os.listdir(folder) if n.endswith(".ipynb")):
+            for image in notebook_images(os.path.join(folder, notebook)):
+                relative = os.path.relpath(image, root)
+                if relative.startswith(os.pardir) or not os.path.isfile(image):
+                    raise GradingError(f"{assignment}/{notebook} shows {image}, which is not a file of the course.")
+                if not os.path.exists(os.path.join(staged, relative)):
+                    os.makedirs(os.path.dirname(os.path.join(staged, relative)), exist_ok=True)
+                    shutil.copy2(image, os.path.join(staged, relative))
     for name, path in runtime_modules(root, notebooks).items():
         if os.path.isdir(path):
             shutil.copytree(path, os.path.join(staged, name), ignore=ignore)

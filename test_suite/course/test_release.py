@@ -23,7 +23,7 @@ import zipfile
 import nbformat
 import pytest
 
-from autograder.release import build_release, forbidden_content, runtime_modules
+from autograder.release import build_release, forbidden_content, notebook_images, runtime_modules
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VENV = pathlib.Path(sys.executable).parent.parent
@@ -176,6 +176,25 @@ def test_the_leak_check_finds_a_solution_notebook(tmp_path):
     assert ("exercises/architecture.ipynb", "BEGIN HIDDEN TESTS") in found
 
 
+def test_every_picture_a_released_notebook_shows_is_in_the_release(release):
+    folder, _ = release
+    for notebook in sorted(folder.glob("exercises/*/*.ipynb")):
+        missing = [image for image in notebook_images(notebook) if not pathlib.Path(image).is_file()]
+        assert missing == [], notebook
+
+
+def test_the_pictures_of_a_notebook_are_its_local_images(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell('![anchors](../../images/anchors.png "title") and <img width=3 src="fig.svg">'),
+        nbformat.v4.new_markdown_cell("![web](https://example.org/a.png) ![](attachment:x.png) ![](data:image/png;b)"),
+        nbformat.v4.new_code_cell("print('![](not-markdown.png)')"),
+    ])
+    path = tmp_path / "exercises" / "01-x" / "x.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(notebook, path)
+    assert notebook_images(path) == [str(tmp_path / "images" / "anchors.png"), str(path.parent / "fig.svg")]
+
+
 def test_the_runtime_is_what_the_exercises_import():
     notebooks = sorted((ROOT / "exercises").glob("*/*.ipynb"))
     assert set(runtime_modules(str(ROOT), notebooks)) == {"course", "course_checks", "retinanet", "tests"}
@@ -315,10 +334,21 @@ def test_the_learners_lab_has_no_nbgrader_and_no_news_prompt(clone, tmp_path):
     assert (clone / "release.zip").is_file() and git(clone, "status", "--porcelain") == ""
 
 
-def test_the_instructors_lab_keeps_nbgrader_without_the_news_prompt(clone, tmp_path):
-    with Server(clone, "lab-instructor", home=tmp_path) as lab:
+@pytest.mark.parametrize("target", ["lab-instructor", "review"])
+def test_the_instructors_labs_keep_nbgrader_without_the_news_prompt(clone, tmp_path, target, monkeypatch):
+    """``make lab-instructor`` (the repository) and ``make review`` (a grading folder's formgrader)."""
+    from nbgrader.api import Gradebook
+
+    from autograder.course import alembic_head
+
+    monkeypatch.setattr("nbgrader.api.get_alembic_version", alembic_head)  # a new gradebook, no `alembic` on PATH
+
+    grading = clone / "grading"
+    grading.mkdir(exist_ok=True)
+    Gradebook(f"sqlite:///{grading / 'gradebook.db'}").close()
+    with Server(clone, target, f"GRADES={grading}", home=tmp_path) as lab:
         config = lab.page_config()
-        assert pathlib.Path(config["serverRoot"]) == clone
+        assert pathlib.Path(config["serverRoot"]) == (clone if target == "lab-instructor" else grading)
         assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]
         assert not {name for name in config["disabledExtensions"] if name.startswith("@jupyter/nbgrader")}
         assert lab.get("formgrader")[0] == 200
