@@ -30,6 +30,8 @@ $(HUB_INSTALLED): $(INSTALLED)
 	touch $@
 
 $(HUB_PROXY): hub/package.json hub/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+		{ echo "configurable-http-proxy 5 needs Node.js 20 or newer (node --version: $$(node --version))" >&2; exit 1; }
 	mkdir -p .hub
 	cp hub/package.json hub/package-lock.json .hub/
 	cd .hub && npm ci --no-audit --no-fund --loglevel=error

@@ -2,7 +2,7 @@
 
 As root (it creates local users, as ``make hub`` does): ``hub/setup.sh`` makes an instructor and two learners,
 an exchange and the instructor's course folder from the learner release; JupyterHub (``hub/jupyterhub_config.py``,
-the shared-password authenticator, configurable-http-proxy from ``.hub/``) runs on free loopback ports. Then:
+PAM with the users' system passwords, configurable-http-proxy from ``.hub/``) runs on free loopback ports. Then:
 
 1. the instructor logs in (every nbgrader extension is there) and releases ``01-architecture``
    (``nbgrader release_assignment``, as the instructor's unix user);
@@ -96,10 +96,10 @@ class Hub:
             "HUB_API_PORT": str(free_loopback_port()), "HUB_PROXY_API_PORT": str(free_loopback_port()),
             "HUB_INSTRUCTOR": INSTRUCTOR, "HUB_LEARNERS": " ".join(LEARNERS), "HUB_EXCHANGE": str(self.exchange),
             "HUB_COURSE_ID": COURSE_ID, "HUB_RELEASE": "exercises", "HUB_ASSIGNMENTS": ASSIGNMENT,
-            "HUB_AUTH": "shared", "HUB_LEARNER_PASSWORD": os.urandom(12).hex(),
-            "HUB_INSTRUCTOR_PASSWORD": os.urandom(24).hex(),
+            "HUB_AUTH": "pam",  # `make hub`'s default: the users' system passwords
             "HUB_SPAWNER_ARGS": "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, as test_browser.py
         }
+        self.passwords = {user: os.urandom(12).hex() for user in (INSTRUCTOR, *LEARNERS)}
         self.log_path = scratch / "jupyterhub.log"
         self.process = None
 
@@ -136,7 +136,7 @@ class Hub:
         self.log.close()
 
     def password(self, user):
-        return self.env["HUB_INSTRUCTOR_PASSWORD" if user == INSTRUCTOR else "HUB_LEARNER_PASSWORD"]
+        return self.passwords[user]
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +150,8 @@ def hub():
     server = Hub(scratch)
     setup = subprocess.run([str(HUB / "setup.sh")], cwd=REPO_ROOT, env=server.env, capture_output=True, text=True)
     assert setup.returncode == 0, setup.stdout + setup.stderr
+    passwords = "".join(f"{user}:{password}\n" for user, password in server.passwords.items())
+    subprocess.run(["chpasswd"], input=passwords, text=True, check=True)  # as an administrator would
     for user in (INSTRUCTOR, *LEARNERS):  # quiet, deterministic JupyterLab, as in test_browser.py
         settings = home(user) / ".jupyter" / "lab" / "user-settings"
         for name, values in LAB_SETTINGS.items():
@@ -239,8 +241,8 @@ def fetch_feedback(page, user):
     pages = page.evaluate("p => window.jupyterapp.serviceManager.contents.get(p).then(m => m.content.map(c => c.path))",
                           listing[0])
     assert [pathlib.PurePosixPath(p).name for p in pages] == [f"{NOTEBOOK}.html"], pages
-    return page.evaluate("p => window.jupyterapp.serviceManager.contents.get(p, {type: 'file', format: 'text', content: true}).then(m => m.content)",
-                         pages[0])
+    read = "p => window.jupyterapp.serviceManager.contents.get(p, {type: 'file', format: 'text', content: true})"
+    return page.evaluate(read + ".then(m => m.content)", pages[0])
 
 
 def utc_text(moment):
@@ -255,7 +257,8 @@ def course_with_due_date(scratch, due):
     shutil.copy(REPO_ROOT / "tests.py", root)
     shutil.copytree(REPO_ROOT / "autograder", root / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO_ROOT / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
-    schedule = f'\nc.Schedule.due = {{"{ASSIGNMENT}": "{due}"}}\nc.Schedule.late_policy = {{"{ASSIGNMENT}": "{LATE_POLICY}"}}\n'
+    schedule = (f'\nc.Schedule.due = {{"{ASSIGNMENT}": "{due}"}}\n'
+                f'c.Schedule.late_policy = {{"{ASSIGNMENT}": "{LATE_POLICY}"}}\n')
     (root / "nbgrader_config.py").write_text((REPO_ROOT / "nbgrader_config.py").read_text() + schedule)
     return root
 
@@ -283,6 +286,17 @@ def test_release_fetch_submit_collect_grade_feedback_through_the_hub(hub):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         try:
+            # 0. A learner's name with another learner's password does not log in.
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(hub.url("hub/login"))
+            page.fill("#username_input", LATE)
+            page.fill("#password_input", hub.password(ON_TIME))
+            page.click("#login_submit")
+            expect(page.get_by_text("Invalid username or password")).to_be_visible()
+            assert "/hub/login" in page.url
+            context.close()
+
             # 1. The instructor: every nbgrader extension; releases the learner release of 01-architecture.
             context, page = log_in(browser, hub, INSTRUCTOR)
             assert nbgrader_commands(page) == {"open-assignment-list", "open-formgrader", "open-course-list",
@@ -318,29 +332,33 @@ def test_release_fetch_submit_collect_grade_feedback_through_the_hub(hub):
                 assert (submitted / learner / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()
                 assert (submitted / learner / ASSIGNMENT / "timestamp.txt").is_file()
             grades = scratch / "private" / "grading"
-            timings["grade (make grade)"] = make(
+            timings["make grade (its own duration)"] = make(
                 "grade", f"COURSE={course_with_due_date(scratch, utc_text(due))}", f"SUBMISSIONS={submitted}",
                 f"GRADES={grades}", "GRADE_ARGS=--quiet", env=hub.env)
             with open(grades / "grades.csv", newline="") as handle:
                 rows = {row["student"]: row for row in csv.DictReader(handle)}
             on_time, late = rows[ON_TIME], rows[LATE]
-            assert (float(on_time["score"]), float(on_time["max_score"]), float(on_time["late_penalty"])) == (10, 10, 0), rows
+            assert (float(on_time["score"]), float(on_time["max_score"]), float(on_time["late_penalty"])) == (10, 10, 0)
             assert "late" not in on_time["status"].split(";"), on_time
             assert "late" in late["status"].split(";"), late
             checks = [cell for cell in exercise.cells if cell.metadata.get("nbgrader", {}).get("grade")]
             first_points = float(checks[0].metadata["nbgrader"]["points"])
             assert float(late["late_penalty"]) == first_points / 2  # 50% per started day, of the first task's points
             assert float(late["score"]) == first_points / 2, late
-            make("hub-feedback", f"GRADES={grades}", f"HUB_INSTRUCTOR={INSTRUCTOR}", f"HUB_LEARNERS={' '.join(LEARNERS)}",
-                 f"HUB_EXCHANGE={hub.exchange}", f"HUB_COURSE_ID={COURSE_ID}", env=hub.env)
+            make("hub-feedback", f"GRADES={grades}", f"HUB_INSTRUCTOR={INSTRUCTOR}", f"HUB_EXCHANGE={hub.exchange}",
+                 f"HUB_COURSE_ID={COURSE_ID}", env=hub.env)
             timings["feedback released"] = time.monotonic() - started
 
             # 5. Each learner fetches feedback in the Assignments tab and reads exactly their own page.
+            feedback = {}
             for learner, other in ((ON_TIME, LATE), (LATE, ON_TIME)):
                 text = fetch_feedback(learner_pages[learner], learner)
                 own = (grades / "feedback" / learner / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
                 theirs = (grades / "feedback" / other / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
                 assert text == own and text != theirs
+                feedback[learner] = text
+            assert "(Score: 10.0 / 10.0)" in feedback[ON_TIME] and "Late submission penalty" not in feedback[ON_TIME]
+            assert f"Late submission penalty (Score: -{first_points / 2:.1f})" in feedback[LATE]
             timings["feedback fetched"] = time.monotonic() - started
 
             # 6. Nothing of the other learner's, nor the solutions, through the hub...
