@@ -87,7 +87,8 @@ hub-install: $(HUB_INSTALLED) $(HUB_PROXY)
 
 hub: hub-install  ## JupyterHub for the course on this machine, as root (127.0.0.1:8000; see README)
 	$(HUB_ENV) hub/setup.sh
-	cd hub && $(HUB_ENV) exec "$(CURDIR)/$(BIN)/jupyterhub" -f jupyterhub_config.py
+	mkdir -p -m 0700 .hub/state
+	cd .hub/state && $(HUB_ENV) HUB_STATE="$(CURDIR)/.hub/state" exec "$(CURDIR)/$(BIN)/jupyterhub" -f "$(CURDIR)/hub/jupyterhub_config.py"
 
 # The grader's feedback (GRADES=dir of `make grade`) to the learners through the exchange (hub/feedback.sh).
 hub-feedback:  ## Release the feedback of GRADES=dir to the hub's learners (as root; see docs/instructors.md)
