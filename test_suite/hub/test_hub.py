@@ -301,6 +301,7 @@ def test_release_fetch_submit_collect_grade_feedback_through_the_hub(hub):
             context, page = log_in(browser, hub, INSTRUCTOR)
             assert nbgrader_commands(page) == {"open-assignment-list", "open-formgrader", "open-course-list",
                                                "open-create-assignment"}
+            assert page.context.request.get(hub.url(f"user/{INSTRUCTOR}/formgrader")).status == 200
             context.close()
             as_user(INSTRUCTOR, "nbgrader", "release_assignment", ASSIGNMENT, env=hub.env)
             released = hub.exchange / COURSE_ID / "outbound" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
@@ -311,6 +312,7 @@ def test_release_fetch_submit_collect_grade_feedback_through_the_hub(hub):
             learner_pages = {}
             context, page = log_in(browser, hub, ON_TIME)
             assert nbgrader_commands(page) == {"open-assignment-list"}
+            assert page.context.request.get(hub.url(f"user/{ON_TIME}/formgrader")).status == 404  # no server side
             fetch_and_submit(page, every_answer, ON_TIME)
             learner_pages[ON_TIME] = page
             timings["on-time submission"] = time.monotonic() - started
