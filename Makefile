@@ -9,9 +9,11 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JAX_VENV ?= .venv-jax
 JAX_INSTALLED := $(JAX_VENV)/.installed
+HUB_INSTALLED := $(VENV)/.hub-installed
+HUB_PROXY := .hub/node_modules/.bin/configurable-http-proxy
 
 .PHONY: help venv demo test test-tensorflow test-jax lock clean lab lab-instructor exercises release environment grade sandbox \
-	review export images
+	review export images hub hub-install hub-feedback test-hub
 
 COURSE_ASSIGNMENTS := 01-architecture 02-focal-loss 03-anchors 04-training
 
@@ -24,6 +26,20 @@ $(INSTALLED): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[course]"
+	touch $@
+
+# JupyterHub (the `hub` extra) into the course's environment, and its proxy from npm into .hub/ (the versions of
+# hub/package-lock.json): both at make time, so `make hub` fetches nothing when it runs.
+$(HUB_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[course,hub]"
+	touch $@
+
+$(HUB_PROXY): hub/package.json hub/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+		{ echo "configurable-http-proxy 5 needs Node.js 20 or newer (node --version: $$(node --version))" >&2; exit 1; }
+	mkdir -p .hub
+	cp hub/package.json hub/package-lock.json .hub/
+	cd .hub && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(JAX_INSTALLED): pyproject.toml requirements-jax.lock
@@ -73,6 +89,35 @@ lab-instructor: $(INSTALLED)  ## JupyterLab on the repository, with nbgrader's i
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \
 		--ServerApp.root_dir="$(CURDIR)" $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
+# JupyterHub for the course on this machine (hub/: README, Run the course on JupyterHub): as root, it creates
+# the users, nbgrader's exchange and the instructor's course folder (hub/setup.sh), then runs the hub on
+# 127.0.0.1:$(HUB_PORT). HUB_RELEASE is the folder of the learner release the instructor releases from.
+HUB_PORT ?= 8000
+HUB_INSTRUCTOR ?= instructor
+HUB_LEARNERS ?= learner1 learner2
+HUB_EXCHANGE ?= /srv/nbgrader/exchange
+HUB_COURSE_ID ?= retinanet
+HUB_RELEASE ?= exercises
+HUB_AUTH ?= pam
+HUB_ENV = HUB_VENV="$(CURDIR)/$(VENV)" HUB_PORT=$(HUB_PORT) HUB_INSTRUCTOR=$(HUB_INSTRUCTOR) \
+	HUB_LEARNERS="$(HUB_LEARNERS)" HUB_EXCHANGE="$(HUB_EXCHANGE)" HUB_COURSE_ID=$(HUB_COURSE_ID) \
+	HUB_RELEASE="$(HUB_RELEASE)" HUB_ASSIGNMENTS="$(COURSE_ASSIGNMENTS)" HUB_AUTH=$(HUB_AUTH)
+
+hub-install: $(HUB_INSTALLED) $(HUB_PROXY)
+
+hub: hub-install  ## JupyterHub for the course on this machine, as root (127.0.0.1:8000; see README)
+	$(HUB_ENV) hub/setup.sh
+	mkdir -p -m 0700 .hub/state
+	cd .hub/state && $(HUB_ENV) HUB_STATE="$(CURDIR)/.hub/state" exec "$(CURDIR)/$(BIN)/jupyterhub" -f "$(CURDIR)/hub/jupyterhub_config.py"
+
+# The grader's feedback (GRADES=dir of `make grade`) to the learners through the exchange (hub/feedback.sh).
+hub-feedback:  ## Release the feedback of GRADES=dir to the hub's learners (as root; see docs/instructors.md)
+	$(HUB_ENV) GRADES="$(GRADES)" hub/feedback.sh
+
+# The hub end to end in Chromium (test_suite/hub/test_hub.py, as root: it makes its own users and exchange).
+test-hub: hub-install  ## The JupyterHub end-to-end test (release, fetch, submit, collect, grade, feedback)
+	COURSE_HUB_TEST=1 $(BIN)/python -m pytest test_suite/hub/test_hub.py
+
 # nbgrader generate_assignment runs in a temporary copy of the course (autograder/release.py): exercises/ and the
 # course's gradebook.db are replaced only when every assignment was generated, so a failing nbgrader changes no
 # committed file. The gradebook (not committed) records the assignments, so plain nbgrader commands
@@ -83,13 +128,15 @@ exercises: $(INSTALLED)  ## Regenerate exercises/ and the course's gradebook.db 
 	$(BIN)/python -m autograder schedule
 
 SUBMISSIONS ?= submitted
+COURSE ?= .
 GRADES ?= grading
 
-# Autograde every submission in $(SUBMISSIONS) (nbgrader layout or an LMS export) into $(GRADES)/:
+# Autograde every submission in $(SUBMISSIONS) (nbgrader layout or an LMS export) into $(GRADES)/ with the course of
+# $(COURSE) (this repository; a copy with other due dates, say):
 # grades.csv, gradebook.db, feedback/. Extra options (--assignment, --student, --jobs, ...): GRADE_ARGS="...".
 # Kernels run in bubblewrap's sandbox (`make sandbox` installs it).
 grade: $(INSTALLED)  ## Autograde a class: SUBMISSIONS=dir GRADES=dir (see README, Instructors)
-	$(BIN)/python -m autograder grade --course . --submissions "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
+	$(BIN)/python -m autograder grade --course "$(COURSE)" --submissions "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
 
 # nbgrader's formgrader on a grading folder (the class gradebook of `make grade`): review submissions, change
 # scores and comments. Loopback only, with a token, like `make lab`; stop with Ctrl-C twice. Every page
@@ -122,7 +169,7 @@ images: $(INSTALLED)  ## Refresh the README's pictures in images/ (a fresh demo 
 	$(BIN)/python -m retinanet demo --picture images/demo_detections.png
 	COURSE_SCREENSHOTS="$(CURDIR)/images" $(BIN)/python -m pytest test_suite/course/test_browser.py test_suite/grading/test_formgrader.py
 
-lock: $(INSTALLED) $(JAX_INSTALLED)  ## Re-pin every installed package into requirements.lock and requirements-jax.lock
+lock: $(HUB_INSTALLED) $(JAX_INSTALLED)  ## Re-pin every installed package into requirements.lock and requirements-jax.lock
 	{ sed -n '1,2p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 	{ sed -n '1,2p' requirements-jax.lock; $(JAX_VENV)/bin/python -m pip freeze --exclude-editable; } > requirements-jax.lock.new
@@ -135,7 +182,7 @@ environment:  ## Regenerate environment.yml from requirements.lock (every packag
 	$(PYTHON) .ci/environment.py
 
 clean:  ## Remove the environments and caches
-	rm -rf $(VENV) $(JAX_VENV) .pytest_cache
+	rm -rf $(VENV) $(JAX_VENV) .hub .pytest_cache
 
 # The results tables of README.md and docs/ from benchmarks/*.json (standard library only; --check compares).
 .PHONY: tables
