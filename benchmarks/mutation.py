@@ -36,11 +36,13 @@ import each), fed one mutant at a time; a worker past the time limit is killed a
 
 import argparse
 import ast
+import builtins
 import copy
 import datetime
 import hashlib
 import importlib
 import json
+import math
 import os
 import pathlib
 import platform
@@ -233,6 +235,14 @@ def _siblings(name, function):
     return sorted(other for other in used if other != name and _sibling_key(other) == key)
 
 
+def _missing_function(call, new):
+    """``math.square``: a swap to a function that the call's module (math, NumPy) does not have."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("math", "np"):
+        return not hasattr(math if func.value.id == "math" else np, new)
+    return isinstance(func, ast.Name) and new not in dir(builtins) and func.id in dir(builtins)
+
+
 def mutations(node, parent, function):
     """``[(label, replace)]``: each way of mutating ``node``; ``replace(copied node)`` returns its replacement."""
     found = []
@@ -272,6 +282,8 @@ def mutations(node, parent, function):
     elif isinstance(node, ast.Call):
         name = _name_of(node)
         for new in FUNCTION_SWAPS.get(name, []):
+            if _missing_function(node, new):
+                continue
             add((f"{name}→{new}", lambda n, new=new: _rename(n, new)))
         if name in IDENTITY_FUNCTIONS and node.args and not any(isinstance(a, ast.Starred) for a in node.args):
             add((f"{name}(x, …)→x", lambda n: n.args[0]))
@@ -472,11 +484,19 @@ def all_mutants(checks=None):
     return [m for check in (checks or UNITS) for m in enumerate_mutants(check)]
 
 
+def baselines(checks=None):
+    """One unmutated unit per check: the reference itself must pass its check (else every mutant is "killed")."""
+    return [{"id": f"baseline-{UNITS[check][0]}", "check": check, "function": None, "line": None, "operator": None,
+             "original": None, "mutated": None, "key": None} for check in (checks or UNITS)]
+
+
 def mutated_module(mutant):
-    """The unit of ``mutant`` with its one change, as a Module tree."""
+    """The unit of ``mutant`` with its one change, as a Module tree (the unit itself for a baseline)."""
     check = mutant["check"]
-    function_name, index, label = mutant["key"]
     _, _, module_tree = unit_tree(check)
+    if mutant["key"] is None:
+        return module_tree
+    function_name, index, label = mutant["key"]
     node, parent = _locate(module_tree, check, function_name, index)
     function = dict(_mutable_functions(check, module_tree))[function_name]
     replace = dict(mutations(node, parent, function))[label]
@@ -537,9 +557,13 @@ def run_mutant(mutant):
         ours = [f"{pathlib.Path(f.filename).name}:{f.lineno}" for f in frames if "course_checks" in f.filename]
         return {"status": "error", "message": f"{type(error).__name__}: {first_line(error, 300)}",
                 "where": ours[-1] if ours else None}
-    if mutant["id"] in EQUIVALENT:
-        return {"status": "equivalent", "reason": EQUIVALENT[mutant["id"]], "confirmed": True}
+    if mutant["key"] is None:
+        witness, samples = probe(check, reference_namespace(check), namespace)
+        return {"status": "passed", "probe": witness or f"no difference from itself on {samples} inputs"}
     witness, samples = probe(check, reference_namespace(check), namespace)
+    if mutant["id"] in EQUIVALENT:  # the probe's finding is kept beside the hand-confirmed reason
+        return {"status": "equivalent", "reason": EQUIVALENT[mutant["id"]], "confirmed": True,
+                "probe": witness or f"no difference on {samples} random valid inputs"}
     if witness is None:
         return {"status": "equivalent", "confirmed": False,
                 "reason": f"candidate: no difference from the reference on {samples} random valid inputs"}
@@ -596,7 +620,7 @@ def _boxes(rng, count, scale=100.0, empty=0.1):
 def probe(check, reference, mutant, samples=60):
     """``(witness or None, samples)``: the first input on which the mutant's answer differs from the reference's."""
     rng = np.random.default_rng(0)
-    return PROBES[check](rng, reference, mutant, samples), samples
+    return PROBES[check](rng, reference, mutant, samples), PROBE_SAMPLES.get(check, samples)
 
 
 def _probe_anchors(rng, ref, mut, samples):
@@ -798,6 +822,9 @@ def _probe_model(rng, ref, mut, samples):
             return f"num_classes={classes}: {witness}"
 
 
+PROBE_SAMPLES = {"TEST_ANCHORS": 8, "TEST_DECODE": 24, "TEST_FPN": 5, "TEST_HEAD_MODEL": 3, "TEST_RETINANET": 8}
+"""How many inputs (image sizes, argument sets, builds) the probes with fewer than 60 try."""
+
 PROBES = {"TEST_ANCHORS": _probe_anchors, "TEST_IOU": _probe_iou, "TEST_MATCHING": _probe_matching,
           "TEST_BOX_CODING": _probe_box_coding, "TEST_FOCAL_LOSS": _probe_focal_loss,
           "TEST_DETECTION_LOSS": _probe_detection_loss, "TEST_DECODE": _probe_decode, "TEST_FPN": _probe_fpn,
@@ -812,7 +839,7 @@ def worker():
     sys.stdout = sys.stderr  # anything printed by imports goes elsewhere
     importlib.import_module("tests")  # TensorFlow, once
 
-    by_id = {m["id"]: m for m in all_mutants()}
+    by_id = {m["id"]: m for m in all_mutants() + baselines()}
     real_stdout.write(json.dumps({"ready": True}) + "\n")
     real_stdout.flush()
     for line in sys.stdin:
@@ -949,7 +976,9 @@ def summary(mutants, results):
                                        "message": _short(result["message"], 200)})
         elif status == "equivalent":
             entry["equivalent"] += 1
-            entry["equivalents"].append({**described, "reason": result["reason"]})
+            entry["equivalents"].append({**described, "reason": result["reason"],
+                                         "confirmed": result.get("confirmed", False),
+                                         "probe": _short(result.get("probe") or "", 160)})
         elif status == "survived":
             entry["survived"] += 1
             entry["survivors"].append({**described, "witness": _short(result["witness"], 240)})
@@ -1000,9 +1029,14 @@ def main(argv=None):
 
     load_before = os.getloadavg()
     started = time.monotonic()
-    results = run_all(chosen, options.jobs, progress=progress)
+    checks_run = sorted({m["check"] for m in chosen}, key=list(UNITS).index)
+    results = run_all(baselines(checks_run) + chosen, options.jobs, progress=progress)
     seconds = time.monotonic() - started
     print(file=sys.stderr)
+    failing = {b["check"]: results[b["id"]] for b in baselines(checks_run) if results[b["id"]]["status"] != "passed"}
+    if failing:
+        print(f"the reference itself does not pass: {failing}", file=sys.stderr)
+        return 1
     checks = summary(chosen, results)
     total = {key: sum(c[key] for c in checks.values()) for key in
              ("mutants", "equivalent", "killed", "killed_as_crash", "survived", "errors", "timeouts", "stillborn")}
@@ -1015,6 +1049,8 @@ def main(argv=None):
         "sample": None if not options.sample else {"size": len(chosen), "seed": options.seed},
         "method": "each mutant of the reference unit passed to its check as the learner's answer; survivors "
                   "compared with the reference on random valid inputs (benchmarks/mutation.py)",
+        "baselines": {b["check"]: {"status": results[b["id"]]["status"], "probe": results[b["id"]].get("probe")}
+                      for b in baselines(checks_run)},
         "total": total, "checks": checks,
     }
     for check, entry in checks.items():

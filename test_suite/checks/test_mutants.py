@@ -42,7 +42,16 @@ def test_hand_confirmed_equivalents_name_existing_mutants():
 
 @pytest.fixture(scope="module")
 def results():
-    return TOOL.run_all(SAMPLE, jobs=2)
+    return TOOL.run_all(TOOL.baselines() + SAMPLE, jobs=2)
+
+
+@pytest.mark.parametrize("baseline", TOOL.baselines(), ids=lambda b: b["check"])
+def test_the_unmutated_unit_passes_its_check_and_its_probe(baseline, results):
+    """The tool's own ground: the reference, compiled as the mutants are, passes, and the probe finds it equal
+    to itself (deterministic), so a killed mutant is killed by its change."""
+    result = results[baseline["id"]]
+    assert result["status"] == "passed", result
+    assert result["probe"].startswith("no difference"), result
 
 
 @pytest.mark.parametrize("mutant", SAMPLE, ids=[f"{m['check']}-{m['id']}" for m in SAMPLE])
