@@ -12,6 +12,8 @@ import pathlib
 
 import pytest
 
+pytestmark = pytest.mark.backends("tensorflow")  # the tool's worker processes import the checks (TensorFlow)
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAMPLE_SIZE, SAMPLE_SEED = 300, 22
 
