@@ -945,6 +945,11 @@ def change(original, mutated, context=25):
     while (end < min(len(original), len(mutated)) - start
            and original[len(original) - 1 - end] == mutated[len(mutated) - 1 - end]):
         end += 1
+    boundary = " ([{,"
+    while start > 0 and original[start - 1] not in boundary:  # whole words: "[/ → //]", not "/[ → /]"
+        start -= 1
+    while end > 0 and original[len(original) - end] not in " )]},:":
+        end -= 1
     before = original[max(0, start - context):start]
     after = original[len(original) - end:][:context]
     return (("…" if start > context else "") + f"{before}[{original[start:len(original) - end]} → "
