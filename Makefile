@@ -184,6 +184,13 @@ environment:  ## Regenerate environment.yml from requirements.lock (every packag
 clean:  ## Remove the environments and caches
 	rm -rf $(VENV) $(JAX_VENV) .hub .pytest_cache
 
+# Every machine-made mutant of the reference solution given to its check as a learner's answer
+# (benchmarks/mutation.py; a few minutes on 2 cores); CI runs a seeded sample (test_suite/checks/test_mutants.py).
+.PHONY: mutants
+mutants: $(INSTALLED)  ## Run every mutant through its check → benchmarks/mutation.json, then make tables
+	$(BIN)/python benchmarks/mutation.py --jobs 2
+	$(BIN)/python benchmarks/tables.py
+
 # The results tables of README.md and docs/ from benchmarks/*.json (standard library only; --check compares).
 .PHONY: tables
 tables:  ## Regenerate the docs' results tables from benchmarks/*.json

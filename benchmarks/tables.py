@@ -392,6 +392,40 @@ def cpu_before_after(root, fig):
                         table(["", f"before (`{data['before']}`)", f"after ({data['after']})", "after ÷ before"], rows)])
 
 
+def _mutation_extra(data):
+    sample = data.get("sample")
+    scope = f"a sample of {sample['size']} (seed {sample['seed']})" if sample else "every mutant"
+    return (f"{scope}, {data['jobs']} worker processes, {data['seconds']:.0f} s in all; score = killed ÷ "
+            f"(mutants − equivalent)")
+
+
+def mutation(root, fig):
+    data = load(root, "mutation.json")
+    rows = []
+    entries = list(data["checks"].items()) + [("all checks", data["total"])]
+    for name, entry in entries:
+        label = f"`{name}`" if name.startswith("TEST_") else f"**{name}**"
+        rows.append([label, entry["mutants"], entry["equivalent"], entry["killed"], entry["survived"],
+                     entry["errors"] + entry["timeouts"],
+                     fig(100 * entry["score"], 1, "%", bold=not name.startswith("TEST_"))])
+    header = ["check", "mutants", "equivalent", "killed (message)", "survived", "crashed or timed out", "score"]
+    return "\n\n".join([provenance(data["machine"], ["mutation.json"], data["date"],
+                                   load_range([data["load_average_before"], data["load_average_after"]]),
+                                   _mutation_extra(data)),
+                        table(header, rows)])
+
+
+def mutation_summary(root, fig):
+    data = load(root, "mutation.json")
+    total = data["total"]
+    weakest = min(data["checks"].items(), key=lambda item: item[1]["score"])
+    rows = [[total["mutants"], total["equivalent"], total["killed"], total["survived"], total["errors"] + total["timeouts"],
+             fig(100 * total["score"], 1, "%", bold=True), f"`{weakest[0]}` {fig(100 * weakest[1]['score'], 1, '%')}"]]
+    header = ["machine-made mutants", "equivalent", "killed (message)", "survived", "crashed or timed out",
+              "score", "lowest check"]
+    return "\n\n".join([provenance(data["machine"], ["mutation.json"], data["date"]), table(header, rows)])
+
+
 def tables(root=REPOSITORY):
     """``{name: (build, [JSON files read])}``, one GPU table per ``benchmarks/gpu-*.json``."""
     found = {
@@ -404,6 +438,8 @@ def tables(root=REPOSITORY):
         "grading": (grading, ["grading.json"]),
         "grading-before-after": (grading_before_after, ["grading-before-after.json"]),
         "cpu-before-after": (cpu_before_after, ["cpu-before-after.json"]),
+        "mutation-summary": (mutation_summary, ["mutation.json"]),  # before "mutation", which repeats its figures
+        "mutation": (mutation, ["mutation.json"]),
     }
     for path in sorted(glob.glob(os.path.join(root, "benchmarks", "gpu-*.json"))):
         name = os.path.basename(path)
