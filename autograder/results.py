@@ -95,17 +95,17 @@ def csv_row(values):
 
 
 class _SafeWriter:
-    def __init__(self, handle):
-        self._writer = csv.writer(handle)
+    def __init__(self, handle, **options):
+        self._writer = csv.writer(handle, **options)
 
     def writerow(self, values):
         return self._writer.writerow(csv_row(values))
 
 
-def csv_writer(handle):
-    """``csv.writer(handle)`` whose ``writerow`` passes every row through :func:`csv_row`: the grader's only
-    way of writing a CSV."""
-    return _SafeWriter(handle)
+def csv_writer(handle, **options):
+    """``csv.writer(handle, **options)`` whose ``writerow`` passes every row through :func:`csv_row`: the
+    grader's only way of writing a CSV."""
+    return _SafeWriter(handle, **options)
 
 
 CSV_COLUMNS = ("student", "assignment", "score", "max_score", "late_penalty", "submitted_at", "due_at", "status",
