@@ -31,8 +31,8 @@ class Status(str, enum.Enum):
         return member
 
     OK = ("ok", "graded normally", "points of the passing checks")
-    LATE = ("late", "submitted after the assignment's due date; the late policy was applied",
-            "as graded, less the late penalty")
+    LATE = ("late", "submitted after the assignment's due date (with the student's extension); the late policy "
+            "was applied (Canvas's LATE mark: no time, so no penalty here)", "as graded, less the late penalty")
     RENAMED = ("renamed", "the one notebook had another name; it was graded as the expected one", "as graded")
     RESTORED_TESTS = ("restored-tests", "check cells were deleted or edited; the originals were put back and run",
                       "as graded")
