@@ -11,7 +11,8 @@ page that a manual grade or comment made stale (:func:`refresh_feedback`), then 
                                         matched by Canvas user id (:func:`autograder.grades.lms.fill_gradebook`).
                                         Without it: ``Student, ID, SIS User ID, SIS Login ID, Section``, a
                                         column per assignment and a ``Points Possible`` row; ``ID`` is the
-                                        Canvas user id of a student from Canvas's download, empty otherwise
+                                        Canvas user id of a student from Canvas's download, ``SIS Login ID``
+                                        the user name of one from nbgrader's layout, Blackboard or a flat folder
 ``exports/moodle-<assignment>.csv``     Moodle's grading worksheet. Given the one downloaded from Moodle
                                         (``--moodle-worksheet``): that file with ``Grade`` and ``Feedback
                                         comments`` filled (:func:`autograder.grades.lms.fill_worksheet`).
@@ -91,9 +92,11 @@ def _students(out):
 
 def write_canvas(path, records, students, assignments):
     """Canvas's gradebook import without the teacher's export: ``ID`` is the Canvas user id of a student from
-    Canvas's download (empty for anyone else, whom Canvas then matches by name); no SIS ids (the grader
-    knows none); a column per assignment, titled with the assignment's name (Canvas matches a column without
-    ``(<id>)`` to the assignment of that title, else creates one)."""
+    Canvas's download, empty for anyone else; ``SIS Login ID`` is the student id of a student from nbgrader's
+    layout, Blackboard or a flat folder (a user name, which Canvas matches to a login), empty for students
+    from Moodle's or Canvas's download; Canvas matches what is left by name. A column per assignment, titled
+    with the assignment's name (Canvas matches a column without ``(<id>)`` to the assignment of that title,
+    else creates one)."""
     scores = {(r.student, r.assignment): r.score for r in records}
     maximum = {r.assignment: r.max_score for r in records}
     with open(path, "w", newline="") as handle:
@@ -104,7 +107,8 @@ def write_canvas(path, records, students, assignments):
             kind, number = lms_of(lms_id)
             name = f"{last}, {first}" if first and last else student
             canvas_id = number if kind == "canvas" and number.isdigit() else ""
-            writer.writerow([name, canvas_id, "", "", ""] + [
+            login = "" if kind else student  # a hub or Blackboard user name may be the login; an LMS number is not
+            writer.writerow([name, canvas_id, "", login, ""] + [
                 f"{scores[(student, a)]:g}" if (student, a) in scores else "" for a in assignments])
 
 
