@@ -415,6 +415,17 @@ def _export_member_path(name):
     return os.path.join(*parts)
 
 
+def _member_name(info):
+    """A member's name: zipfile reads a name without the UTF-8 flag as CP437; a zip tool that wrote UTF-8
+    without setting the flag (``garcíajosé``) gets its UTF-8 back."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
 def unpack_export(archive_path, destination, assignments=()):
     """Unpack an LMS's download (Moodle's "Download all submissions", Canvas's "Download Submissions") into
     the new folder ``destination``; returns the folder that holds its entries (a lone top-level folder is
@@ -434,7 +445,7 @@ def unpack_export(archive_path, destination, assignments=()):
             if len(members) > MAX_EXPORT_MEMBERS:
                 raise SubmissionError(f"{archive_path!r} has more than {MAX_EXPORT_MEMBERS:,} members.")
             for info in members:
-                relative = _export_member_path(info.filename)
+                relative = _export_member_path(_member_name(info))
                 if relative is None:
                     continue
                 path = os.path.join(destination, relative)

@@ -42,7 +42,7 @@ STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)(?:_(?P<rest>.*))?$", re.DOTALL)
 """``<name>_<id>_assignsubmission_<plugin>`` + ``_`` (a folder up to 4.0) or ``_<file>`` (flat), or nothing
 (a folder from 4.1 on)."""
-_SLUG = r"[\w\u0300-\u036f]*?"  # Canvas keeps [[:word:]] characters; an NFD unzip splits accents off
+_SLUG = r".*?"  # Canvas keeps [[:word:]] characters, of any script (an NFD or non-UTF-8 unzip changes them)
 CANVAS = re.compile(rf"^(?P<slug>{_SLUG})(?P<late>_LATE)?_(?P<id>\d+)_(?P<attachment>\d+)_(?P<rest>.+)$", re.DOTALL)
 CANVAS_ANONYMOUS = re.compile(r"^(?P<late>LATE_)?anon_(?P<id>[A-Za-z0-9]+)_(?P<attachment>\d+)_(?P<rest>.+)$",
                               re.DOTALL)

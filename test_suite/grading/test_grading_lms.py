@@ -168,6 +168,16 @@ def test_the_lms_zip_itself_is_accepted_as_submissions(tmp_path):
     assert (sorted(found["2001"].notebooks), found["2001"].statuses) == (["toy"], set())
     assert found["2002"].statuses == {"refused"} and "a symbolic link" in found["2002"].reasons[0]
     assert refusals == [] and not (tmp_path / "escaped.ipynb").exists()
+    unflagged = tmp_path / "unflagged.zip"  # UTF-8 names without zip's UTF-8 flag (read as CP437 by zipfile)
+    utf8 = canvas_name("García, José", 103, 9003, "toy.ipynb").encode()
+    placeholder = b"x" * len(utf8)  # zipfile flags a non-ASCII name: write ASCII, then put the UTF-8 bytes in
+    with zipfile.ZipFile(unflagged, "w") as archive:
+        archive.writestr(placeholder.decode(), NB)
+    unflagged.write_bytes(unflagged.read_bytes().replace(placeholder, utf8))
+    with zipfile.ZipFile(unflagged) as archive:
+        assert not archive.infolist()[0].flag_bits & 0x800
+    (submission,), refusals = collect(str(unflagged), {"toy": ["toy"]})
+    assert (submission.student, sorted(submission.notebooks), refusals) == ("103", ["toy"], [])
     wrapped = tmp_path / "wrapped.zip"  # the same download zipped again inside a folder
     _zip(wrapped, {f"Downloads/{alice}": NB})
     (submission,), _ = collect(str(wrapped), {"toy": ["toy"]})
