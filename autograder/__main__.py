@@ -115,7 +115,8 @@ def _export(args):
     if not os.path.isfile(os.path.join(args.out, "gradebook.db")):
         raise GradingError(f"{args.out!r} is not a grading folder (no gradebook.db): grade into it first.")
     try:
-        tz = lms_timezone(load_config(os.path.realpath(args.course)))
+        config = load_config(os.path.realpath(args.course))
+        tz = lms_timezone(config)
     except ValueError as error:
         raise GradingError(f"{error} (nbgrader_config.py)") from None
     with FolderLock(args.out, what="export"):
@@ -128,7 +129,7 @@ def _export(args):
                 raise GradingError(f"{path!r} does not exist (an LMS file given to export).")
         written, notes = export(args.out, _pairs(args.moodle_worksheet, "--moodle-worksheet", only),
                                 args.canvas_gradebook, _pairs(args.canvas_column, "--canvas-column"), tz,
-                                regenerate=not args.no_regenerate)
+                                regenerate=not args.no_regenerate, config=config)
     for note in notes:
         print(f"note: {note}")
     for path in written:
@@ -165,8 +166,8 @@ def parse_args(argv):
     merging.set_defaults(run=_merge)
     exporting = commands.add_parser("export", help="grades.csv, Canvas and Moodle CSVs, feedback per student")
     exporting.add_argument("--out", required=True, help="the grading folder (exports go to OUT/exports)")
-    exporting.add_argument("--course", default=".", help="the course repository, for c.Schedule.lms_timezone "
-                           "(default: .)")
+    exporting.add_argument("--course", default=".", help="the course repository: its late policies (applied "
+                           "again to scores changed by hand) and c.Schedule.lms_timezone (default: .)")
     exporting.add_argument("--moodle-worksheet", action="append", metavar="[ASSIGNMENT=]CSV",
                            help="a grading worksheet downloaded from Moodle: exports/moodle-<assignment>.csv is it, "
                            "filled in (repeatable; ASSIGNMENT= may be left out when one assignment was graded)")

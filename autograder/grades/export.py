@@ -1,8 +1,9 @@
 """Grades and feedback out of a grading folder, for the people and systems that take them.
 
 Scores always come from the class gradebook, so a score changed in nbgrader's formgrader counts; the
-statuses and reasons come from the grader's ``records.json``. :func:`export` first remakes every feedback
-page that a manual grade or comment made stale (:func:`refresh_feedback`), then writes, under ``OUT``:
+statuses and reasons come from the grader's ``records.json``. :func:`export` first applies the late
+policies again to scores changed by hand, and remakes every feedback page that a manual grade or comment
+made stale (:func:`refresh_feedback`), then writes, under ``OUT``:
 
 ``grades.csv``                          every submission (see :mod:`autograder.results` for the columns)
 ``exports/canvas.csv``                  Canvas's gradebook import. Given the gradebook exported from Canvas
@@ -40,6 +41,7 @@ from ..intake.safefiles import TooLarge, UnsafeFile, entries, read_regular, writ
 from ..results import Record, Status, csv_writer, load_records, write_csv
 from . import lms
 from .gradebook import FEEDBACK_STATE, comments, feedback_state
+from .schedule import reapply_late_penalties
 
 CANVAS_COLUMNS = lms.CANVAS_COLUMNS
 MAX_PAGE_BYTES = 40 * 2**20
@@ -252,7 +254,8 @@ def _feedback_command(out, student, assignment):
     return f"cd {out} && nbgrader generate_feedback {assignment} --student {student} --force"
 
 
-def export(out, moodle_worksheets=None, canvas_gradebook=None, canvas_columns=None, tz="UTC", regenerate=True):
+def export(out, moodle_worksheets=None, canvas_gradebook=None, canvas_columns=None, tz="UTC", regenerate=True,
+           config=None):
     """Write every export of the grading folder ``out``; returns ``(paths written, notes)``: the notes say
     what an LMS file lacked (a student the grader graded who is not in the teacher's worksheet or gradebook,
     an assignment without a Canvas column) and which feedback pages were remade.
@@ -260,8 +263,16 @@ def export(out, moodle_worksheets=None, canvas_gradebook=None, canvas_columns=No
     ``moodle_worksheets``: ``{assignment: path}`` of grading worksheets downloaded from Moodle;
     ``canvas_gradebook``: the gradebook exported from Canvas, with ``canvas_columns`` (``{assignment:
     column}``) where an assignment's column is not titled with its name; ``tz``: the time zone of Moodle's
-    times (``c.Schedule.lms_timezone``)."""
-    notes = [f"feedback remade (graded by hand since): {s}'s {a}" for s, a in refresh_feedback(out, regenerate)]
+    times (``c.Schedule.lms_timezone``); ``config``: the course's, whose late policies are applied again to
+    the current scores (:func:`autograder.grades.schedule.reapply_late_penalties`) first."""
+    notes = []
+    if config is not None:
+        try:
+            changed = reapply_late_penalties("sqlite:///" + os.path.join(out, "gradebook.db"), config)
+        except ValueError as error:
+            raise GradingError(f"{error} (nbgrader_config.py)") from None
+        notes += [f"late penalty recomputed from the score given by hand: {s}'s {a}" for s, a in changed]
+    notes += [f"feedback remade (graded by hand since): {s}'s {a}" for s, a in refresh_feedback(out, regenerate)]
     exports = os.path.join(out, "exports")
     os.makedirs(os.path.join(exports, "feedback"), exist_ok=True)
     write_grades(out)

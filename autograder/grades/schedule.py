@@ -148,3 +148,28 @@ def lms_timezone(config):
     except ValueError as error:
         raise ValueError(f"Schedule.lms_timezone: {error}") from None
     return name
+
+
+def reapply_late_penalties(db_url, config):
+    """Recompute the late penalty of every late submission in the gradebook at ``db_url`` from its current
+    scores: nbgrader computes a penalty once, at autograding, from the score then; a score changed by hand
+    in the formgrader would keep the old penalty (``zero`` would no longer zero it). Returns the
+    ``(student, assignment)`` whose penalty changed."""
+    _, policies = read_schedule(config)
+    default = LateSubmissionPlugin(config=config).penalty_method
+    changed = []
+    with Gradebook(db_url) as gb:
+        for assignment in gb.assignments:
+            policy = policies.get(assignment.name, default)
+            check_policy(policy)
+            for submission in assignment.submissions:
+                seconds = submission.total_seconds_late or 0
+                if seconds <= 0:
+                    continue
+                before = submission.late_submission_penalty or 0
+                for notebook in submission.notebooks:
+                    notebook.late_submission_penalty = penalty(policy, notebook.score, seconds)
+                gb.db.commit()
+                if abs((submission.late_submission_penalty or 0) - before) > 1e-9:
+                    changed.append((submission.student.id, assignment.name))
+    return changed

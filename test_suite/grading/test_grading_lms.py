@@ -26,6 +26,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 import grading_toy_course as toy
+from autograder.course import load_config
 from autograder.driver import grade_class
 from autograder.grades import lms
 from autograder.grades.export import export, stale_feedback
@@ -327,9 +328,11 @@ def moodle_class(tmp_path_factory):
         comment = gb.find_submission_notebook("toy", "toy2", "2001").comments[0]
         comment.manual_comment = "Look at mul again & <b>again</b>"
         cell = comment.name
+        for grade in gb.find_submission_notebook("toy", "toy2", "2002").grades:  # Bob: late, now 2 points
+            grade.manual_score = 0 if grade.name == "test_mul" else None
         gb.db.commit()
     stale = stale_feedback(out)
-    written, notes = export(out, {"toy2": str(worksheet)}, tz="UTC")
+    written, notes = export(out, {"toy2": str(worksheet)}, tz="UTC", config=load_config(course))
     return {"out": out, "graded": graded, "stale": stale, "written": written, "notes": notes, "comment": cell}
 
 
@@ -347,7 +350,7 @@ def test_moodle_times_and_extensions_drive_the_late_policy(moodle_class):
 
 def test_a_manual_grade_reaches_the_worksheet_and_the_remade_feedback(moodle_class):
     out = moodle_class["out"]
-    assert moodle_class["stale"] == [("2001", "toy2")]
+    assert moodle_class["stale"] == [("2001", "toy2"), ("2002", "toy2")]
     assert "feedback remade (graded by hand since): 2001's toy2" in moodle_class["notes"]
     assert "moodle-toy2.csv: Participant 2099 is not in the worksheet" not in moodle_class["notes"]
     with open(os.path.join(out, "exports", "moodle-toy2.csv"), newline="", encoding="utf-8") as handle:
@@ -355,7 +358,9 @@ def test_a_manual_grade_reaches_the_worksheet_and_the_remade_feedback(moodle_cla
     alice = rows["Participant 2001"]
     assert alice["Grade"] == "6"  # 2 + 1 (by hand) of 5, on Moodle's 10
     assert alice["Feedback comments"] == f"toy, {moodle_class['comment']}: Look at mul again &amp; &lt;b&gt;again&lt;/b&gt;"
-    assert rows["Participant 2002"]["Grade"] == "6" and rows["Participant 2002"]["Feedback comments"] == "Autograder: late"
+    # Bob: 2 by hand, less 40 % (two days late) of those 2, not of the 5 he had when autograded
+    assert "late penalty recomputed from the score given by hand: 2002's toy2" in moodle_class["notes"]
+    assert rows["Participant 2002"]["Grade"] == "2.4" and rows["Participant 2002"]["Feedback comments"] == "Autograder: late"
     assert rows["Participant 2099"]["Grade"] == ""  # not graded here: as Moodle wrote it
     assert alice["Last modified (grade)"] == "'-"  # Moodle's own value, its conflict check intact
     with open(os.path.join(out, "feedback", "2001", "toy2", "toy.html"), encoding="utf-8") as handle:
