@@ -141,7 +141,8 @@ def write_moodle(path, assignment, records, students, given=None, worksheet=None
     the grader graded that the worksheet lacks."""
     learners = moodle_learners(assignment, records, students, given or {})
     if worksheet:
-        grades = {n: (r.score, r.max_score, lines) for n, (r, _, _, _, lines) in learners.items()}
+        grades = {n: (r.score, r.max_score, lines, f"{first} {last}".strip())
+                  for n, (r, first, last, _, lines) in learners.items()}
         _, missing = lms.fill_worksheet(worksheet, path, grades)
         return missing
     if not learners:
@@ -307,7 +308,8 @@ def export(out, moodle_worksheets=None, canvas_gradebook=None, canvas_columns=No
             raise GradingError(f"--moodle-worksheet for {assignment}: {error}") from None
         if missing is not None:
             written.append(path)
-            notes += [f"moodle-{assignment}.csv: Participant {n} is not in the worksheet" for n in missing]
+            notes += [f"moodle-{assignment}.csv: Participant {n} is not in the worksheet, or under another name "
+                      "(not filled)" for n in missing]
     moodle_feedback = {assignment: {} for assignment in assignments}
     for student, (first, last, _, lms_id) in sorted(students.items()):
         pages = feedback_pages(out, student)

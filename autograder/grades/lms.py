@@ -166,11 +166,18 @@ def comments_html(lines):
     return "<br>".join(html.escape(line).replace("\n", "<br>") for line in lines if line)
 
 
+def _same_name(ours, theirs):
+    """Whether the name of Moodle's download (``_`` made spaces) is the worksheet's ``Full name``."""
+    return " ".join(ours.replace("_", " ").split()).casefold() == " ".join(theirs.replace("_", " ").split()).casefold()
+
+
 def fill_worksheet(source, destination, grades):
     """Write ``destination``: the worksheet ``source`` with ``grades`` (``{participant: (score, max score,
-    [comment lines])}``) in ``Grade`` (scaled to the worksheet's ``Maximum Grade``) and ``Feedback comments``
-    (when it has that column; lines replace Moodle's comment, none keep it); every other cell, column and
-    row as Moodle wrote it. Returns ``(filled participants, participants of grades not in the worksheet)``."""
+    [comment lines], name)}``) in ``Grade`` (scaled to the worksheet's ``Maximum Grade``) and ``Feedback
+    comments`` (when it has that column; lines replace Moodle's comment, none keep it); every other cell,
+    column and row as Moodle wrote it. A row whose ``Full name`` is not the name of Moodle's download (a
+    group's folder, whose number is a group's, or the worksheet of another assignment) is left alone.
+    Returns ``(filled participants, participants of grades not filled)``."""
     header, rows = read_worksheet(source)
     index = {name: i for i, name in enumerate(header)}
     filled = set()
@@ -178,7 +185,9 @@ def fill_worksheet(source, destination, grades):
         number = participant(row[index[IDENTIFIER]])
         if number not in grades:
             continue
-        score, max_score, lines = grades[number]
+        score, max_score, lines, name = grades[number]
+        if name and FULL_NAME in index and not _same_name(name, row[index[FULL_NAME]].lstrip("'")):
+            continue
         lms_max = _number(row[index[MAXIMUM]]) if MAXIMUM in index else None
         row[index[GRADE]] = points(score, max_score, lms_max)
         if COMMENTS in index and lines:
