@@ -46,7 +46,8 @@ def _grade_arguments(parser):
     defaults = Limits()
     parser.add_argument("--submissions", required=True,
                         help="nbgrader layout DIR/<student>/<assignment>/*.ipynb, or an LMS export of one "
-                        "assignment (Moodle, Canvas, Blackboard, or flat <student>[_anything].ipynb/.zip)")
+                        "assignment (Moodle, Canvas, Blackboard, or flat <student>[_anything].ipynb/.zip), unzipped "
+                        "or the LMS's zip itself")
     parser.add_argument("--out", required=True, help="grading folder (created; reruns update it)")
     parser.add_argument("--course", default=".", help="the course repository (default: .)")
     parser.add_argument("--assignment", action="append",
@@ -115,7 +116,7 @@ def _export(args):
     if not os.path.isfile(os.path.join(args.out, "gradebook.db")):
         raise GradingError(f"{args.out!r} is not a grading folder (no gradebook.db): grade into it first.")
     try:
-        config = load_config(os.path.realpath(args.course))
+        config = load_config(os.path.realpath(args.out))  # the grading folder's: the course's, as graded
         tz = lms_timezone(config)
     except ValueError as error:
         raise GradingError(f"{error} (nbgrader_config.py)") from None
@@ -166,8 +167,6 @@ def parse_args(argv):
     merging.set_defaults(run=_merge)
     exporting = commands.add_parser("export", help="grades.csv, Canvas and Moodle CSVs, feedback per student")
     exporting.add_argument("--out", required=True, help="the grading folder (exports go to OUT/exports)")
-    exporting.add_argument("--course", default=".", help="the course repository: its late policies (applied "
-                           "again to scores changed by hand) and c.Schedule.lms_timezone (default: .)")
     exporting.add_argument("--moodle-worksheet", action="append", metavar="[ASSIGNMENT=]CSV",
                            help="a grading worksheet downloaded from Moodle: exports/moodle-<assignment>.csv is it, "
                            "filled in (repeatable; ASSIGNMENT= may be left out when one assignment was graded)")
