@@ -29,7 +29,9 @@ the formgrader (:func:`autograder.grades.gradebook.comments`). Every CSV is writ
 """
 
 import os
+import shlex
 import stat
+import sys
 import zipfile
 from datetime import datetime, timezone
 
@@ -242,7 +244,17 @@ def refresh_feedback(out, regenerate=True):
                            + _feedback_command(out, *stale[0]) + " (for each), or export without --no-regenerate")
     api = nbgrader_api(out) if stale else None
     for student, assignment in stale:
+        # nbgrader --force empties the folder: keep the status page of a notebook that has no autograded one
+        folder = os.path.join(out, "feedback", student, assignment)
+        autograded = os.path.join(out, "autograded", student, assignment)
+        kept = {name: read_regular(os.path.join(folder, name), MAX_PAGE_BYTES)
+                for name, mode in (entries(folder) if os.path.isdir(folder) else [])
+                if name.endswith(".html") and stat.S_ISREG(mode)
+                and not os.path.isfile(os.path.join(autograded, name[: -len(".html")] + ".ipynb"))}
         outcome = api.generate_feedback(assignment, student, force=True)
+        os.makedirs(folder, exist_ok=True)
+        for name, data in kept.items():
+            write_new(os.path.join(folder, name), data)
         if not outcome.get("success"):
             raise GradingError(f"nbgrader generate_feedback failed for {student}'s {assignment}: "
                                f"{(outcome.get('error') or '').strip()[-300:]}; run: "
@@ -252,7 +264,9 @@ def refresh_feedback(out, regenerate=True):
 
 
 def _feedback_command(out, student, assignment):
-    return f"cd {out} && nbgrader generate_feedback {assignment} --student {student} --force"
+    nbgrader = os.path.join(os.path.dirname(sys.executable), "nbgrader")
+    return (f"cd {shlex.quote(out)} && {shlex.quote(nbgrader)} generate_feedback {shlex.quote(assignment)} "
+            f"--student {shlex.quote(student)} --force")
 
 
 def export(out, moodle_worksheets=None, canvas_gradebook=None, canvas_columns=None, tz="UTC", regenerate=True,
@@ -273,7 +287,7 @@ def export(out, moodle_worksheets=None, canvas_gradebook=None, canvas_columns=No
         except ValueError as error:
             raise GradingError(f"{error} (nbgrader_config.py)") from None
         notes += [f"late penalty recomputed from the score given by hand: {s}'s {a}" for s, a in changed]
-    notes += [f"feedback remade (graded by hand since): {s}'s {a}" for s, a in refresh_feedback(out, regenerate)]
+    notes += [f"feedback remade from the gradebook as it is now: {s}'s {a}" for s, a in refresh_feedback(out, regenerate)]
     exports = os.path.join(out, "exports")
     os.makedirs(os.path.join(exports, "feedback"), exist_ok=True)
     write_grades(out)

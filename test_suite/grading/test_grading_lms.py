@@ -26,10 +26,10 @@ import pytest
 from nbgrader.api import Gradebook
 
 import grading_toy_course as toy
-from autograder.course import load_config
+from autograder.course import GradingError, load_config
 from autograder.driver import grade_class
 from autograder.grades import lms
-from autograder.grades.export import export, stale_feedback
+from autograder.grades.export import export, refresh_feedback, stale_feedback
 from autograder.grades.schedule import extension_seconds_of
 from autograder.intake.intake import SubmissionError, collect
 from autograder.sandbox.sandbox import Limits
@@ -333,6 +333,8 @@ def moodle_class(tmp_path_factory):
             grade.manual_score = 0 if grade.name == "test_mul" else None
         gb.db.commit()
     stale = stale_feedback(out)
+    with pytest.raises(GradingError, match=r"nbgrader generate_feedback toy2 --student 2001 --force"):
+        refresh_feedback(out, regenerate=False)  # export --no-regenerate: refused, with the command
     written, notes = export(out, {"toy2": str(worksheet)}, tz="UTC", config=load_config(course))
     return {"out": out, "graded": graded, "stale": stale, "written": written, "notes": notes, "comment": cell}
 
@@ -352,7 +354,7 @@ def test_moodle_times_and_extensions_drive_the_late_policy(moodle_class):
 def test_a_manual_grade_reaches_the_worksheet_and_the_remade_feedback(moodle_class):
     out = moodle_class["out"]
     assert moodle_class["stale"] == [("2001", "toy2"), ("2002", "toy2")]
-    assert "feedback remade (graded by hand since): 2001's toy2" in moodle_class["notes"]
+    assert "feedback remade from the gradebook as it is now: 2001's toy2" in moodle_class["notes"]
     assert not [note for note in moodle_class["notes"] if "not in the worksheet" in note]
     with open(os.path.join(out, "exports", "moodle-toy2.csv"), newline="", encoding="utf-8") as handle:
         rows = {row["Identifier"]: row for row in csv.DictReader(handle)}

@@ -192,7 +192,7 @@ def test_exports_for_canvas_moodle_and_feedback_packages(klass):
                                                       "dave": ["5", "3"]}
     # no grading worksheet: Moodle's Identifier is its own participant number, which nbgrader's layout lacks
     assert not os.path.exists(os.path.join(out, "exports", "moodle-toy2.csv"))
-    assert "feedback remade (graded by hand since): bob's toy" in result.stdout  # bob's page shows 5 now
+    assert "feedback remade from the gradebook as it is now: bob's toy" in result.stdout  # bob's page shows 5 now
     with open(os.path.join(out, "feedback", "bob", "toy", "toy.html"), encoding="utf-8") as handle:
         assert "5.0 / 5.0" in handle.read()
     assert rows(out)[("bob", "toy")]["score"] == "5"  # grades.csv follows the formgrader too
