@@ -17,6 +17,8 @@ The fixtures are built the way the LMSs build them (read, not copied):
 import csv
 import os
 import re
+import subprocess
+import sys
 import unicodedata
 import zipfile
 from datetime import datetime, timezone
@@ -29,9 +31,10 @@ import grading_toy_course as toy
 from autograder.course import GradingError, load_config
 from autograder.driver import grade_class
 from autograder.grades import lms
-from autograder.grades.export import export, refresh_feedback, stale_feedback
+from autograder.grades.export import canvas_grades, export, refresh_feedback, stale_feedback
 from autograder.grades.schedule import extension_seconds_of
 from autograder.intake.intake import SubmissionError, collect
+from autograder.results import Record
 from autograder.sandbox.sandbox import Limits
 
 LIMITS = Limits(cell_timeout=120, wall_seconds=120, memory_gb=1)
@@ -372,3 +375,30 @@ def test_a_manual_grade_reaches_the_worksheet_and_the_remade_feedback(moodle_cla
     assert stale_feedback(out) == []
     with zipfile.ZipFile(os.path.join(out, "exports", "moodle-feedback-toy2.zip")) as archive:
         assert "Alice Smith_2001_assignsubmission_file_/toy.html" in archive.namelist()
+
+
+def test_only_canvas_learners_go_into_the_canvas_gradebook():
+    records = [Record("101", "toy", 4, 5), Record("2001", "toy", 3, 5), Record("jdoe", "toy", 2, 5),
+               Record("anon_x7Kp2", "toy", 1, 5)]
+    students = {"101": ("", "", "", "canvas:101"), "2001": ("Alice", "Smith", "", "moodle:2001"),
+                "jdoe": ("", "", "", ""), "anon_x7Kp2": ("", "", "", "canvas:anon_x7Kp2")}
+    # an anonymous learner cannot be matched: Canvas's gradebook lists user ids only (reported as missing)
+    assert canvas_grades(records, students, ["toy"]) == {"toy": {"101": (4, 5), "anon_x7Kp2": (1, 5)}}
+
+
+def test_export_on_the_command_line_fills_the_lms_files(moodle_class, tmp_path):
+    out = moodle_class["out"]
+    gradebook = tmp_path / "Grades-C1.csv"
+    with open(gradebook, "w", newline="") as handle:
+        csv.writer(handle).writerows([CANVAS_HEADER, ["Points Possible", "", "", "", "", "10", "20", "", ""]])
+    worksheet = os.path.join(os.path.dirname(out), "Grades-C1-Toy2-7.csv")
+    command = [sys.executable, "-m", "autograder", "export", "--out", out, "--moodle-worksheet", worksheet,
+               "--canvas-gradebook", str(gradebook)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "note: canvas.csv: no column for toy2 (name it with --canvas-column toy2=COLUMN)" in result.stdout
+    with open(os.path.join(out, "exports", "moodle-toy2.csv"), newline="", encoding="utf-8") as handle:
+        assert {row["Identifier"]: row["Grade"] for row in csv.DictReader(handle)}["Participant 2001"] == "6"
+    missing = subprocess.run(command[:-4] + ["--moodle-worksheet", str(tmp_path / "nowhere.csv")],
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "nowhere.csv' does not exist" in missing.stderr
