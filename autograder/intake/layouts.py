@@ -109,14 +109,17 @@ def lms_of(lms_id):
 def detect(names, folders, assignments):
     """The layout of a submissions folder with top-level ``names`` (``folders``: those that are folders).
 
-    nbgrader's layout wins when some folder holds an assignment folder; otherwise the LMS layout that
-    names the most entries; ``flat`` if plain notebooks or zips are there; else None (not recognised).
+    An LMS layout that names most entries wins (a Moodle learner may upload a folder named as the
+    assignment); then nbgrader's layout, when some folder holds an assignment folder; then the LMS layout
+    that names the most entries; ``flat`` if plain notebooks or zips are there; else None (not recognised).
     """
-    if any(assignments & set(children) for children in folders.values()):
-        return "nbgrader"
     counts = {layout: sum(parse_entry(layout, name) is not None for name in names)
               for layout in ("moodle", "canvas", "blackboard")}
     best = max(counts, key=counts.get)
+    if counts[best] * 2 > len(names):
+        return best
+    if any(assignments & set(children) for children in folders.values()):
+        return "nbgrader"
     if counts[best]:
         return best
     if any(parse_entry("flat", name) for name in names if name not in folders):

@@ -92,7 +92,7 @@ def _write(folder, files):
 
 def test_moodle_downloads_of_every_version_are_graded_by_participant(tmp_path):
     files = {
-        moodle_path(moodle_prefix("Alice Smith", 2001), "toy.ipynb", "4.1"): NB,
+        moodle_path(moodle_prefix("Alice Smith", 2001), "toy/toy.ipynb", "4.1"): NB,  # a folder she uploaded
         moodle_path(moodle_prefix("Bob Jones", 2002), "my answers.ipynb", "4.0"): NB,
         moodle_path(moodle_prefix("Carol_Lee", 2003), "toy.ipynb", "flat"): NB,  # "_" in a name: a space
         moodle_path(moodle_prefix("Dan Poe", 2004, blind=True), "toy.ipynb", "4.1"): NB,
