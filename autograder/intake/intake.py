@@ -403,6 +403,7 @@ def _children(path):
 
 MAX_EXPORT_ZIP_BYTES = 8 * 2**30  # an LMS's whole download
 MAX_EXPORT_MEMBERS = 100_000
+MAX_EXPORT_UNZIPPED_BYTES = 16 * 2**30  # every notebook and zip of a download, as inflated
 LINK_PLACEHOLDER = "link-in-the-download"
 
 
@@ -426,6 +427,27 @@ def _member_name(info):
         return info.filename
 
 
+def _unpack_member(archive, info, path, relative, caps):
+    """Write one member (see :func:`unpack_export`); returns the bytes written. Never through a link:
+    ``open(..., "x")`` fails on any entry already there, a link to nowhere included."""
+    if info.is_dir():
+        os.makedirs(path, exist_ok=True)
+        return 0
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.lexists(path):
+        return 0  # a second member of one name: the first one stays
+    if stat.S_ISLNK(info.external_attr >> 16):
+        os.symlink(LINK_PLACEHOLDER, path)
+        return 0
+    cap = caps.get(os.path.splitext(relative)[1].lower(), -1)
+    written = 0
+    with archive.open(info) as member, open(path, "xb") as out:
+        while written <= cap and (chunk := member.read(min(CHUNK, cap + 1 - written))):
+            out.write(chunk)
+            written += len(chunk)
+    return written
+
+
 def unpack_export(archive_path, destination, assignments=()):
     """Unpack an LMS's download (Moodle's "Download all submissions", Canvas's "Download Submissions") into
     the new folder ``destination``; returns the folder that holds its entries (a lone top-level folder is
@@ -435,8 +457,9 @@ def unpack_export(archive_path, destination, assignments=()):
     :data:`MAX_EXPORT_ZIP_BYTES`), member by member: a member whose path could leave ``destination`` is
     skipped; a link inside the archive becomes a link to nowhere (:data:`LINK_PLACEHOLDER`), so intake
     refuses that student's submission as it would an unzipped one; a notebook or zip member is written up
-    to one byte past its intake cap (so intake refuses it as too large, that student alone); any other file
-    is written empty (intake never reads it). :class:`SubmissionError` for an archive that cannot be read."""
+    to one byte past its intake cap (so intake refuses it as too large, that student alone), all of them
+    within :data:`MAX_EXPORT_UNZIPPED_BYTES`; any other file is written empty (intake never reads it); a
+    member that cannot be written is skipped. :class:`SubmissionError` for an archive that cannot be read."""
     os.makedirs(destination)
     caps = {".ipynb": MAX_NOTEBOOK_BYTES, ".zip": MAX_ZIP_BYTES}
     try:
@@ -444,26 +467,17 @@ def unpack_export(archive_path, destination, assignments=()):
             members = archive.infolist()
             if len(members) > MAX_EXPORT_MEMBERS:
                 raise SubmissionError(f"{archive_path!r} has more than {MAX_EXPORT_MEMBERS:,} members.")
+            total = 0
             for info in members:
                 relative = _export_member_path(_member_name(info))
                 if relative is None:
                     continue
-                path = os.path.join(destination, relative)
-                if info.is_dir():
-                    os.makedirs(path, exist_ok=True)
-                    continue
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                if os.path.lexists(path):
-                    continue  # a second member of one name: the first one stays
-                if stat.S_ISLNK(info.external_attr >> 16):
-                    os.symlink(LINK_PLACEHOLDER, path)
-                    continue
-                cap = caps.get(os.path.splitext(relative)[1].lower(), -1)
-                with archive.open(info) as member, open(path, "xb") as out:
-                    written = 0
-                    while written <= cap and (chunk := member.read(min(CHUNK, cap + 1 - written))):
-                        out.write(chunk)
-                        written += len(chunk)
+                try:
+                    total += _unpack_member(archive, info, os.path.join(destination, relative), relative, caps)
+                except (OSError, *BROKEN_ZIP):
+                    continue  # that member alone (a name clash with a folder, a broken member): intake sees the rest
+                if total > MAX_EXPORT_UNZIPPED_BYTES:
+                    raise TooLarge(f"it inflates beyond {MAX_EXPORT_UNZIPPED_BYTES // 2**30} GiB")
     except (UnsafeFile, TooLarge, OSError, *BROKEN_ZIP) as error:
         raise SubmissionError(f"{archive_path!r} cannot be unpacked as an LMS download: {_reason(error)}") from None
     top = entries(destination)

@@ -33,7 +33,7 @@ from autograder.driver import grade_class
 from autograder.grades import lms
 from autograder.grades.export import canvas_grades, export, refresh_feedback, stale_feedback
 from autograder.grades.schedule import extension_seconds_of
-from autograder.intake.intake import SubmissionError, collect
+from autograder.intake.intake import MAX_NOTEBOOK_BYTES, SubmissionError, collect
 from autograder.results import Record
 from autograder.sandbox.sandbox import Limits
 
@@ -152,7 +152,7 @@ def test_canvas_downloads_are_keyed_on_the_user_id(tmp_path):
 
 
 def _zip(path, members, links=()):
-    with zipfile.ZipFile(path, "w") as archive:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
         for name in links:
@@ -165,12 +165,14 @@ def test_the_lms_zip_itself_is_accepted_as_submissions(tmp_path):
     download = tmp_path / "course-toy-submissions.zip"
     alice = moodle_path(moodle_prefix("Alice Smith", 2001), "toy.ipynb", "4.1")
     _zip(download, {alice: NB, "../escaped.ipynb": NB, "/abs.ipynb": NB,
-                    moodle_path(moodle_prefix("Bob Jones", 2002), "toy.ipynb", "4.1"): NB},
+                    moodle_path(moodle_prefix("Bob Jones", 2002), "toy.ipynb", "4.1"): NB,
+                    moodle_path(moodle_prefix("Carol Lee", 2003), "toy.ipynb", "4.1"): b" " * (MAX_NOTEBOOK_BYTES + 9)},
          links=[moodle_path(moodle_prefix("Bob Jones", 2002), "data.csv", "4.1")])
     submissions, refusals = collect(str(download), {"toy": ["toy"]})
     found = {s.student: s for s in submissions}
     assert (sorted(found["2001"].notebooks), found["2001"].statuses) == (["toy"], set())
     assert found["2002"].statuses == {"refused"} and "a symbolic link" in found["2002"].reasons[0]
+    assert found["2003"].statuses == {"refused"} and "larger than" in found["2003"].reasons[0]  # Carol alone
     assert refusals == [] and not (tmp_path / "escaped.ipynb").exists()
     unflagged = tmp_path / "unflagged.zip"  # UTF-8 names without zip's UTF-8 flag (read as CP437 by zipfile)
     utf8 = canvas_name("García, José", 103, 9003, "toy.ipynb").encode()
