@@ -155,7 +155,7 @@ review: $(INSTALLED)  ## The formgrader on a grading folder: GRADES=dir (127.0.0
 		--ServerApp.root_dir=. "--ServerApp.tornado_settings=$$settings" $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 export: $(INSTALLED)  ## Grades and feedback for Canvas, Moodle and learners: GRADES=dir (see README)
-	$(BIN)/python -m autograder export --out "$(GRADES)"
+	$(BIN)/python -m autograder export --out "$(GRADES)" $(EXPORT_ARGS)
 
 # The grading sandbox is Debian's bubblewrap package (apt needs root; skipped when bwrap is there).
 sandbox:  ## Install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)

@@ -3,7 +3,8 @@
 
 ``grade``     grade submissions into a grading folder (``--student``, ``--assignment``, ``--shard i/n``)
 ``merge``     merge the grading folders of shards into one
-``export``    grades.csv, Canvas and Moodle CSVs and per-student feedback packages from a grading folder
+``export``    grades.csv, Canvas and Moodle CSVs (filled into the LMS's own files when given) and per-student
+              feedback packages from a grading folder, after remaking the feedback a manual grade made stale
 ``schedule``  write the course's due dates (``c.Schedule.due``) into its own gradebook, for plain nbgrader
 ``exercises`` generate ``exercises/`` from ``solutions/`` in a temporary folder; replace them only on success
 ``release``   the learner release: exercises, ``tests.py``, the packages they import, no solutions (folder + zip)
@@ -27,7 +28,7 @@ from .course import GradingError, GradingInterrupted, load_config, put_environme
 from .driver import grade_class
 from .grades.export import export
 from .grades.lock import FolderLock
-from .grades.schedule import apply_due_dates, read_schedule
+from .grades.schedule import apply_due_dates, lms_timezone, read_schedule
 from .grades.shards import merge
 from .intake.intake import SubmissionError
 from .intake.layouts import LAYOUTS
@@ -49,7 +50,8 @@ def _grade_arguments(parser):
     defaults = Limits()
     parser.add_argument("--submissions", required=True,
                         help="nbgrader layout DIR/<student>/<assignment>/*.ipynb, or an LMS export of one "
-                        "assignment (Moodle, Canvas, Blackboard, or flat <student>[_anything].ipynb/.zip)")
+                        "assignment (Moodle, Canvas, Blackboard, or flat <student>[_anything].ipynb/.zip), unzipped "
+                        "or the LMS's zip itself")
     parser.add_argument("--out", required=True, help="grading folder (created; reruns update it)")
     parser.add_argument("--course", default=".", help="the course repository (default: .)")
     parser.add_argument("--assignment", action="append",
@@ -71,6 +73,9 @@ def _grade_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--wait", action="store_true", help="when another grader is grading into --out, wait "
                         "for it to finish (default: refuse at once, naming it)")
+    parser.add_argument("--moodle-worksheet", metavar="CSV", help="the assignment's grading worksheet downloaded from "
+                        "Moodle: submission times (Last modified (submission)) and extensions of a Moodle download, "
+                        "for late policies (times in c.Schedule.lms_timezone)")
 
 
 def _grade(args):
@@ -79,7 +84,7 @@ def _grade(args):
     records, summary = grade_class(
         args.course, args.submissions, args.out, assignments=args.assignment, students=args.student,
         shard=args.shard, layout=args.layout, jobs=args.jobs, limits=limits, sandboxed=not args.no_sandbox,
-        progress=not args.quiet, wait=args.wait)
+        progress=not args.quiet, wait=args.wait, moodle_worksheet=args.moodle_worksheet)
     width = max([len(r.student) for r in records] + [7])
     print(f"\n{'student':<{width}}  {'assignment':<18} {'score':>11}  status")
     for r in sorted(records, key=lambda r: (r.student, r.assignment)):
@@ -97,11 +102,41 @@ def _merge(args):
           f"{os.path.join(args.out, 'grades.csv')}")
 
 
+def _pairs(values, option, default_key=None):
+    """``{assignment: value}`` from repeated ``[ASSIGNMENT=]VALUE`` options (``default_key`` for a bare VALUE)."""
+    pairs = {}
+    for text in values or ():
+        key, sep, value = text.partition("=")
+        if not sep or os.path.exists(text):
+            key, value = default_key, text
+        if key is None:
+            raise GradingError(f"{option} {text!r}: say which assignment, as {option} ASSIGNMENT=VALUE (the grading "
+                               "folder has more than one)")
+        pairs[key] = value
+    return pairs
+
+
 def _export(args):
     if not os.path.isfile(os.path.join(args.out, "gradebook.db")):
         raise GradingError(f"{args.out!r} is not a grading folder (no gradebook.db): grade into it first.")
+    try:
+        config = load_config(os.path.realpath(args.out))  # the grading folder's: the course's, as graded
+        tz = lms_timezone(config)
+    except ValueError as error:
+        raise GradingError(f"{error} (nbgrader_config.py)") from None
     with FolderLock(args.out, what="export"):
-        written = export(args.out)
+        graded = sorted({name for name in os.listdir(os.path.join(args.out, "source"))}
+                        if os.path.isdir(os.path.join(args.out, "source")) else [])
+        only = graded[0] if len(graded) == 1 else None
+        for path in [*_pairs(args.moodle_worksheet, "--moodle-worksheet", only).values(),
+                     *([args.canvas_gradebook] if args.canvas_gradebook else [])]:
+            if not os.path.isfile(path):
+                raise GradingError(f"{path!r} does not exist (an LMS file given to export).")
+        written, notes = export(args.out, _pairs(args.moodle_worksheet, "--moodle-worksheet", only),
+                                args.canvas_gradebook, _pairs(args.canvas_column, "--canvas-column"), tz,
+                                regenerate=not args.no_regenerate, config=config)
+    for note in notes:
+        print(f"note: {note}")
     for path in written:
         print(path)
 
@@ -146,6 +181,16 @@ def parse_args(argv):
     merging.set_defaults(run=_merge)
     exporting = commands.add_parser("export", help="grades.csv, Canvas and Moodle CSVs, feedback per student")
     exporting.add_argument("--out", required=True, help="the grading folder (exports go to OUT/exports)")
+    exporting.add_argument("--moodle-worksheet", action="append", metavar="[ASSIGNMENT=]CSV",
+                           help="a grading worksheet downloaded from Moodle: exports/moodle-<assignment>.csv is it, "
+                           "filled in (repeatable; ASSIGNMENT= may be left out when one assignment was graded)")
+    exporting.add_argument("--canvas-gradebook", metavar="CSV", help="the gradebook exported from Canvas: "
+                           "exports/canvas.csv is it, each assignment's column filled in")
+    exporting.add_argument("--canvas-column", action="append", metavar="ASSIGNMENT=COLUMN",
+                           help="the Canvas gradebook column of an assignment whose Canvas title is not its name "
+                           "(the column's header, title or Canvas id; repeatable)")
+    exporting.add_argument("--no-regenerate", action="store_true", help="refuse, naming the command, instead of "
+                           "remaking feedback pages that a manual grade made stale")
     exporting.set_defaults(run=_export)
     schedule = commands.add_parser("schedule", help="write c.Schedule's due dates into the course's gradebook")
     schedule.add_argument("--course", default=".", help="the course repository (default: .)")

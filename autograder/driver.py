@@ -58,13 +58,15 @@ from tqdm import tqdm
 
 from .course import (GradingError, GradingInterrupted, course_assignments, load_config, nbgrader_api,
                      put_environment_bin_on_path)
-from .grades.export import write_grades
+from .grades.export import record_feedback_state, write_grades
 from .grades.gradebook import definition, extension_seconds, store_submission
 from .grades.lock import FolderLock
-from .grades.schedule import apply_due_dates, read_schedule
+from .grades.lms import worksheet_times
+from .grades.schedule import apply_due_dates, lms_timezone, read_extensions, read_schedule
 from .grading import worker
 from .grading.feedback import status_page
 from .intake import intake
+from .intake.layouts import lms_of
 from .intake.safefiles import TooLarge, UnsafeFile, read_regular, write_new
 from .results import Record, Status, load_records, save_records
 from .sandbox import runtime, sandbox
@@ -304,24 +306,56 @@ def finish_submission(out, submission, notebooks, root, worker_status, detail):
             os.makedirs(folder, exist_ok=True)
             status_page(os.path.join(folder, notebook + ".html"), f"{submission.assignment}: {notebook}",
                         statuses, reasons)
+    record_feedback_state(out, submission.student, submission.assignment)
     return Record(submission.student, submission.assignment, score=score - penalty, max_score=max_score,
                   late_penalty=penalty, submitted_at=submission.timestamp, statuses=statuses or {Status.OK},
                   detail="; ".join(reasons))
 
 
-def _what_to_grade(course_root, submissions, assignments, students, shard, layout):
-    """``(source folder, {assignment: notebooks}, due dates, submissions, refusals)`` of this run: the
-    course's assignments that are asked for (or were submitted), and the submissions of the students asked for."""
+def lms_times(collected, worksheet, tz, dates):
+    """Submission times and extensions from a Moodle grading worksheet (:func:`autograder.grades.lms.worksheet_times`):
+    each submission from Moodle's download without a time of its own gets the worksheet's ``Last modified
+    (submission)``; returns ``{(student, assignment): extension seconds}`` of the worksheet's ``Extension
+    granted until``."""
+    try:
+        times = worksheet_times(worksheet, tz)
+    except (OSError, ValueError) as error:
+        raise GradingError(f"--moodle-worksheet: {error}") from None
+    extensions = {}
+    for submission in collected:
+        kind, number = lms_of(submission.lms_id)
+        if kind != "moodle" or number not in times:
+            continue
+        submitted, extended = times[number]
+        if submitted and not submission.timestamp:
+            submission.timestamp = submitted.isoformat()
+        due = dates.get(submission.assignment)
+        if extended and due is not None:
+            seconds = (extended.replace(tzinfo=None) - due).total_seconds()
+            if seconds > 0:
+                extensions[(submission.student, submission.assignment)] = seconds
+    return extensions
+
+
+def _what_to_grade(course_root, submissions, assignments, students, shard, layout, moodle_worksheet=None):
+    """``(source folder, {assignment: notebooks}, due dates, submissions, refusals, extensions)`` of this run:
+    the course's assignments that are asked for (or were submitted), the submissions of the students asked
+    for, and the extensions of ``c.Schedule.extensions`` and the Moodle worksheet."""
     source, available = course_assignments(course_root)
     unknown = sorted(set(assignments or ()) - set(available))
     if unknown:
         raise GradingError(f"Unknown assignment(s) {unknown}; the course has {sorted(available)}.")
     wanted = {a: available[a] for a in (assignments or available)}
     try:
-        dates, _ = read_schedule(load_config(course_root))
+        config = load_config(course_root)
+        dates, _ = read_schedule(config)
+        configured = read_extensions(config, dates)
+        tz = lms_timezone(config)
     except ValueError as error:
         raise GradingError(f"{error} (nbgrader_config.py)") from error
     collected, refusals = intake.collect(submissions, wanted, layout)
+    extensions = lms_times(collected, moodle_worksheet, tz, dates) if moodle_worksheet else {}
+    extensions.update(configured)
     if assignments is None:  # grade only the assignments somebody submitted
         submitted = {s.assignment for s in collected if s.notebooks or s.statuses - {Status.MISSING}}
         submitted |= {r.assignment for r in refusals}
@@ -335,7 +369,7 @@ def _what_to_grade(course_root, submissions, assignments, students, shard, layou
         refusals = refusals if shard[0] == 1 else []
     if not wanted:
         raise GradingError(f"No submission for any assignment in {submissions!r}.")
-    return source, wanted, dates, collected, refusals
+    return source, wanted, dates, collected, refusals, extensions
 
 
 class ClassRun:
@@ -373,7 +407,7 @@ class ClassRun:
         self.spare_folder = os.path.join(out, "workers", ".spares")
         self.checks_path = os.path.join(course_root, "tests.py")
         self.running = set()
-        self.template, self.extensions = None, {}
+        self.template, self.extensions, self.granted = None, {}, {}
         self.store = os.path.join(out, "records.json")
         self.records, self.refusal_records, self.graded = {}, {}, set()
 
@@ -412,7 +446,7 @@ class ClassRun:
         ordered = sorted(collected, key=lambda s: (s.student, s.assignment))
         pool = ThreadPoolExecutor(self.jobs)  # one job per (student, assignment): a lone student uses every core
         try:
-            self.extensions = extension_seconds(os.path.join(self.out, "gradebook.db"))
+            self.extensions = {**extension_seconds(os.path.join(self.out, "gradebook.db")), **self.granted}
             if self.sandboxed and self.resources.backend is None:
                 print(f"autograder: {self.resources.limits}", file=sys.stderr, flush=True)
             if self.stop_requested.is_set():
@@ -669,11 +703,13 @@ class StopSignals:
 
 
 def grade_class(course_root, submissions, out, *, assignments=None, students=None, shard=None, layout="auto",
-                jobs=None, limits=Limits(), sandboxed=True, progress=True, wait=False):
+                jobs=None, limits=Limits(), sandboxed=True, progress=True, wait=False, moodle_worksheet=None):
     """Grade the submissions in folder ``submissions`` into ``out``; returns ``(records, summary dict)``.
 
     ``assignments``/``students``: grade only these (the others keep their grades); ``shard=(i, n)``:
-    grade only the students of shard i of n (see :func:`shard_of`).
+    grade only the students of shard i of n (see :func:`shard_of`); ``moodle_worksheet``: Moodle's grading
+    worksheet of the assignment, for the submission times and extensions of a Moodle download
+    (:func:`lms_times`). Extensions: the class gradebook's, then the worksheet's, then ``c.Schedule.extensions``.
 
     One grader per grading folder: the run holds ``out``'s :class:`~autograder.grades.lock.FolderLock`
     while it prepares, grades and writes; when another grader holds it, this one refuses
@@ -694,13 +730,14 @@ def grade_class(course_root, submissions, out, *, assignments=None, students=Non
                 sandbox.check_support()
             except sandbox.SandboxUnavailable as error:
                 raise GradingError(str(error)) from error
-        source, wanted, dates, collected, refusals = _what_to_grade(course_root, submissions, assignments,
-                                                                    students, shard, layout)
+        source, wanted, dates, collected, refusals, extensions = _what_to_grade(
+            course_root, submissions, assignments, students, shard, layout, moodle_worksheet)
         os.makedirs(out, exist_ok=True)
         with FolderLock(out, wait=wait, stop=stop.is_set):
             if stop.is_set():
                 raise GradingInterrupted(f"stopped by {stop.reason} before grading began; {out} was not changed")
             run = ClassRun(course_root, out, wanted, limits, sandboxed, max(1, jobs or os.cpu_count() or 1), stop)
+            run.granted = extensions
             run.prepare(source, dates, waiting=sum(1 for s in collected if s.notebooks))
             run.load_records(refusals, students)
             finished = run.grade(collected, progress)

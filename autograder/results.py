@@ -31,8 +31,8 @@ class Status(str, enum.Enum):
         return member
 
     OK = ("ok", "graded normally", "points of the passing checks")
-    LATE = ("late", "submitted after the assignment's due date; the late policy was applied",
-            "as graded, less the late penalty")
+    LATE = ("late", "submitted after the assignment's due date (with the student's extension); the late policy "
+            "was applied (Canvas's LATE mark: no time, so no penalty here)", "as graded, less the late penalty")
     RENAMED = ("renamed", "the one notebook had another name; it was graded as the expected one", "as graded")
     RESTORED_TESTS = ("restored-tests", "check cells were deleted or edited; the originals were put back and run",
                       "as graded")
@@ -95,17 +95,17 @@ def csv_row(values):
 
 
 class _SafeWriter:
-    def __init__(self, handle):
-        self._writer = csv.writer(handle)
+    def __init__(self, handle, **options):
+        self._writer = csv.writer(handle, **options)
 
     def writerow(self, values):
         return self._writer.writerow(csv_row(values))
 
 
-def csv_writer(handle):
-    """``csv.writer(handle)`` whose ``writerow`` passes every row through :func:`csv_row`: the grader's only
-    way of writing a CSV."""
-    return _SafeWriter(handle)
+def csv_writer(handle, **options):
+    """``csv.writer(handle, **options)`` whose ``writerow`` passes every row through :func:`csv_row`: the
+    grader's only way of writing a CSV."""
+    return _SafeWriter(handle, **options)
 
 
 CSV_COLUMNS = ("student", "assignment", "score", "max_score", "late_penalty", "submitted_at", "due_at", "status",

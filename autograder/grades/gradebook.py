@@ -13,6 +13,8 @@ elsewhere are checked: only the assignment's own notebooks and cells, scores wit
 """
 
 import datetime
+import hashlib
+import json
 import warnings
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -107,3 +109,33 @@ def extension_seconds(path):
     with Gradebook(_url(path)) as gb:
         return {(s.student.id, a.name): s.extension.total_seconds()
                 for a in gb.assignments for s in a.submissions if s.extension}
+
+
+def feedback_state(gb, assignment, student):
+    """What a submission's feedback pages show from gradebook ``gb``: every cell's score (the formgrader's
+    manual score over the autograder's), every comment, the late penalty; as one digest, recorded beside
+    the pages when they are made (:data:`FEEDBACK_STATE`), so ``export`` knows which pages a manual grade
+    made stale."""
+    submission = gb.find_submission(assignment, student)
+    state = {"penalty": submission.late_submission_penalty or 0, "notebooks": {
+        notebook.name: {"grades": {g.name: g.score for g in notebook.grades},
+                        "comments": {c.name: c.comment for c in notebook.comments}}
+        for notebook in submission.notebooks}}
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+
+
+FEEDBACK_STATE = ".gradebook-state"
+"""The file in ``autograded/<student>/<assignment>/`` that holds :func:`feedback_state` of the feedback pages."""
+
+
+def comments(gb, assignment, student):
+    """``[(notebook, cell, comment)]``: the comments given to a submission in the formgrader (a cell's manual
+    comment; nbgrader's automatic ones, such as "No response.", are left out)."""
+    submission = gb.find_submission(assignment, student)
+    found = []
+    for notebook in sorted(submission.notebooks, key=lambda n: n.name):
+        for comment in sorted(notebook.comments, key=lambda c: c.name):
+            text = comment.manual_comment
+            if text and text.strip():
+                found.append((notebook.name, comment.name, text.strip()))
+    return found

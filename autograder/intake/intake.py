@@ -27,6 +27,7 @@ A folder the grader recognises as no layout at all is a :class:`SubmissionError`
 import lzma
 import os
 import stat
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -175,6 +176,10 @@ class RemoveDuplicateIds(Preprocessor):
 def _place(submission, files, expected):
     """Match ``files`` (name -> bytes) to the ``expected`` notebook names of the assignment."""
     files = {os.path.basename(name.replace("\\", "/"))[: -len(".ipynb")]: data for name, data in files.items()}
+    for name in sorted(files, reverse=True):  # architecture-1 (Canvas's rename of a taken name) is architecture
+        copy = layouts.RENAMED_COPY.match(name)
+        if copy and copy["stem"] in expected and copy["stem"] not in files:
+            files[copy["stem"]] = files.pop(name)
     unmatched = sorted(set(files) - set(expected))
     for notebook in expected:
         if notebook in files:
@@ -309,8 +314,11 @@ def from_export(folder, layout, assignment, expected):
     """Submissions for one ``assignment`` from an LMS export in ``layout`` (see :mod:`autograder.intake.layouts`).
 
     Every entry of a student (attempts, extra files, receipts, online text) is looked through for links,
-    pipes, sockets and devices first: one anywhere refuses that student's submission."""
-    chosen, refusals, problems = {}, [], {}
+    pipes, sockets and devices first: one anywhere refuses that student's submission. A student's newest
+    attempt is graded (Blackboard: the attempt time; flat: the newest file), with every notebook or zip
+    of it: Canvas and Moodle write one entry per file of the one submission they keep, so a notebook
+    and a README beside it are one submission, graded on the notebook."""
+    found, refusals, problems = {}, [], {}
     for name, mode in entries(folder):
         entry = layouts.parse_entry(layout, name)
         if entry is None:
@@ -335,35 +343,50 @@ def from_export(folder, layout, assignment, expected):
             mtime = os.lstat(path).st_mtime
         except OSError:
             mtime = 0
-        rank = (entry.timestamp, _candidate(name, mode), mtime)  # the newest attempt wins, a notebook over a file
-        if entry.student not in chosen or rank > chosen[entry.student][0]:
-            chosen[entry.student] = (rank, name, mode, entry)
+        # one attempt of a student: Blackboard's attempt time; a flat folder's files are attempts each
+        attempt = (entry.timestamp, mtime, name) if layout == "flat" else (entry.timestamp,)
+        found.setdefault(entry.student, []).append((attempt, _candidate(name, mode), name, mode, entry))
+    chosen = {}
+    for student, items in found.items():
+        candidates = [item for item in items if item[1]] or items  # a notebook, zip or folder over a README
+        newest = max(item[0] for item in candidates)
+        chosen[student] = [item[2:] for item in sorted(candidates, key=lambda i: i[2]) if item[0] == newest]
     for student in sorted(set(problems) - set(chosen)):  # only receipts or online text, one of them special
-        chosen[student] = ((), "", 0, layouts.Entry(student=student))
+        chosen[student] = [("", 0, layouts.Entry(student=student))]
     submissions = []
-    for student, (_, name, mode, entry) in sorted(chosen.items()):
+    for student, parts in sorted(chosen.items()):
+        first = parts[0][2]
         # a name unzipped from bytes that are not UTF-8 (an old zip tool) must still reach the gradebook
-        full_name = os.fsencode(entry.name).decode("utf-8", errors="replace")
-        submission = Submission(student, assignment, name=full_name, lms_id=entry.lms_id)
-        if entry.late:
-            submission.reasons.append("marked late by the LMS")
+        full_name = os.fsencode(first.name).decode("utf-8", errors="replace")
+        submission = Submission(student, assignment, name=full_name, lms_id=first.lms_id)
+        if any(entry.late for _, _, entry in parts):
+            submission.statuses.add(Status.LATE)
+            submission.reasons.append("marked LATE by Canvas, which gives no submission time: no late penalty "
+                                      "is computed here (Canvas's own late policy applies to the imported grade)")
         if student in problems:
             submissions.append(_refuse(submission, problems[student]))
             continue
+        files, whole_files, current = {}, 0, first
         try:
-            files = _export_files(os.path.join(folder, name), mode, entry)
-            if entry.timestamp:
-                submission.timestamp = _timestamp(entry.timestamp, name)
+            for name, mode, entry in parts:
+                current = name
+                part = _export_files(os.path.join(folder, name), mode, entry)
+                whole_files += name.endswith(".ipynb") and len(part) == 1
+                files.update(part)
+            if first.timestamp:
+                submission.timestamp = _timestamp(first.timestamp, parts[0][0])
         except BROKEN_ZIP:
             submission.statuses.add(Status.INVALID_NOTEBOOK)
             submissions.append(submission)
             continue
         except Exception as error:  # noqa: BLE001 (UnsafeFile, TooLarge, a bad time, anything: this one only)
-            submissions.append(_refuse(submission, f"{_printable(name)}: {_reason(error)}"))
+            submissions.append(_refuse(submission, f"{_printable(current)}: {_reason(error)}"))
             continue
         if len(files) == 1 and len(expected) == 1:
             (member, data), = files.items()
-            if os.path.basename(member) != expected[0] + ".ipynb" and not name.endswith(".ipynb"):
+            stem = os.path.basename(member.replace("\\", "/"))[: -len(".ipynb")]
+            copy = layouts.RENAMED_COPY.match(stem)
+            if stem != expected[0] and not (copy and copy["stem"] == expected[0]) and not whole_files:
                 submission.statuses.add(Status.RENAMED)
             files = {expected[0] + ".ipynb": data}
         _place(submission, files, expected)
@@ -378,8 +401,104 @@ def _children(path):
         return []
 
 
+MAX_EXPORT_ZIP_BYTES = 8 * 2**30  # an LMS's whole download
+MAX_EXPORT_MEMBERS = 100_000
+MAX_EXPORT_UNZIPPED_BYTES = 16 * 2**30  # every notebook and zip of a download, as inflated
+LINK_PLACEHOLDER = "link-in-the-download"
+
+
+def _export_member_path(name):
+    """The relative path a member of an LMS download is unpacked to, or None for one that could escape
+    (absolute, ``..``, a drive) or names nothing."""
+    parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+    if not parts or name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or "\0" in name:
+        return None
+    return os.path.join(*parts)
+
+
+def _member_name(info):
+    """A member's name: zipfile reads a name without the UTF-8 flag as CP437; a zip tool that wrote UTF-8
+    without setting the flag (``garcíajosé``) gets its UTF-8 back."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
+def _unpack_member(archive, info, path, relative, caps):
+    """Write one member (see :func:`unpack_export`); returns the bytes written. Never through a link:
+    ``open(..., "x")`` fails on any entry already there, a link to nowhere included."""
+    if info.is_dir():
+        os.makedirs(path, exist_ok=True)
+        return 0
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.lexists(path):
+        return 0  # a second member of one name: the first one stays
+    if stat.S_ISLNK(info.external_attr >> 16):
+        os.symlink(LINK_PLACEHOLDER, path)
+        return 0
+    cap = caps.get(os.path.splitext(relative)[1].lower(), -1)
+    written = 0
+    with archive.open(info) as member, open(path, "xb") as out:
+        while written <= cap and (chunk := member.read(min(CHUNK, cap + 1 - written))):
+            out.write(chunk)
+            written += len(chunk)
+    return written
+
+
+def unpack_export(archive_path, destination, assignments=()):
+    """Unpack an LMS's download (Moodle's "Download all submissions", Canvas's "Download Submissions") into
+    the new folder ``destination``; returns the folder that holds its entries (a lone top-level folder is
+    stepped into).
+
+    Read through :func:`autograder.intake.safefiles.open_regular` (a regular file, within
+    :data:`MAX_EXPORT_ZIP_BYTES`), member by member: a member whose path could leave ``destination`` is
+    skipped; a link inside the archive becomes a link to nowhere (:data:`LINK_PLACEHOLDER`), so intake
+    refuses that student's submission as it would an unzipped one; a notebook or zip member is written up
+    to one byte past its intake cap (so intake refuses it as too large, that student alone), all of them
+    within :data:`MAX_EXPORT_UNZIPPED_BYTES`; any other file is written empty (intake never reads it); a
+    member that cannot be written is skipped. :class:`SubmissionError` for an archive that cannot be read."""
+    os.makedirs(destination)
+    caps = {".ipynb": MAX_NOTEBOOK_BYTES, ".zip": MAX_ZIP_BYTES}
+    try:
+        with open_regular(archive_path, MAX_EXPORT_ZIP_BYTES) as handle, zipfile.ZipFile(handle) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_EXPORT_MEMBERS:
+                raise SubmissionError(f"{archive_path!r} has more than {MAX_EXPORT_MEMBERS:,} members.")
+            total = 0
+            for info in members:
+                relative = _export_member_path(_member_name(info))
+                if relative is None:
+                    continue
+                try:
+                    total += _unpack_member(archive, info, os.path.join(destination, relative), relative, caps)
+                except (OSError, *BROKEN_ZIP):
+                    continue  # that member alone (a name clash with a folder, a broken member): intake sees the rest
+                if total > MAX_EXPORT_UNZIPPED_BYTES:
+                    raise TooLarge(f"it inflates beyond {MAX_EXPORT_UNZIPPED_BYTES // 2**30} GiB")
+    except (UnsafeFile, TooLarge, OSError, *BROKEN_ZIP) as error:
+        raise SubmissionError(f"{archive_path!r} cannot be unpacked as an LMS download: {_reason(error)}") from None
+    top = entries(destination)
+    if len(top) == 1 and stat.S_ISDIR(top[0][1]):  # a folder around the export (zipped again by hand)?
+        children = {top[0][0]: _children(os.path.join(destination, top[0][0]))}
+        if layouts.detect([top[0][0]], children, set(assignments)) is None:
+            return os.path.join(destination, top[0][0])
+    return destination
+
+
 def collect(folder, assignments, layout="auto"):
-    """``(submissions, refusals)`` from ``folder``; ``assignments`` maps assignment -> expected notebooks."""
+    """``(submissions, refusals)`` from ``folder``; ``assignments`` maps assignment -> expected notebooks.
+
+    ``folder`` may also be the LMS's download itself, a zip: it is unpacked into a temporary folder
+    (:func:`unpack_export`), read, and removed."""
+    if os.path.isfile(folder) and zipfile.is_zipfile(folder):
+        with tempfile.TemporaryDirectory(prefix="autograder-export-") as temporary:
+            return collect(unpack_export(folder, os.path.join(temporary, "export"), assignments), assignments,
+                           layout)
+    if os.path.isfile(folder):
+        raise SubmissionError(f"{folder!r} is a file, neither a folder of submissions nor an LMS's zip download.")
     if not os.path.isdir(folder):
         raise SubmissionError(f"The submissions folder {folder!r} does not exist.")
     listing = entries(folder)

@@ -141,15 +141,15 @@ def test_moodle_canvas_and_blackboard_exports_are_recognised(tmp_path):
     (moodle / "Ann Poe_3003_assignsubmission_onlinetext_" / "onlinetext.html").write_text("<p>hi</p>")
     submissions, refusals = collect(str(moodle), {"toy": ["toy"]})
     assert [(s.student, s.name, s.lms_id, sorted(s.notebooks)) for s in submissions] == [
-        ("3001", "Jane Doe", "3001", ["toy"]), ("3002", "John Roe", "3002", ["toy"])] and refusals == []
+        ("3001", "Jane Doe", "moodle:3001", ["toy"]), ("3002", "John Roe", "moodle:3002", ["toy"])] and refusals == []
 
     canvas = tmp_path / "canvas"
     canvas.mkdir()
     (canvas / "doejane_12345_67890_toy.ipynb").write_bytes(nb)
     (canvas / "roejohn_LATE_12346_67891_toy-1.ipynb").write_bytes(nb)
     submissions, _ = collect(str(canvas), {"toy": ["toy"]})
-    assert [(s.student, s.lms_id, s.reasons) for s in submissions] == [
-        ("doejane", "12345", []), ("roejohn", "12346", ["marked late by the LMS"])]
+    assert [(s.student, s.lms_id, s.statuses) for s in submissions] == [  # keyed on Canvas's user id
+        ("12345", "canvas:12345", set()), ("12346", "canvas:12346", {"late"})]
 
     blackboard = tmp_path / "blackboard"
     blackboard.mkdir()
@@ -171,7 +171,7 @@ def test_a_moodle_export_is_graded_with_names(tmp_path):
     assert [(r.student, r.score, r.status) for r in records] == [("3001", toy.MAX_SCORE, "ok")]
     with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db")) as gb:
         student = gb.find_student("3001")
-        assert (student.first_name, student.last_name, student.lms_user_id) == ("Jane", "Doe", "3001")
+        assert (student.first_name, student.last_name, student.lms_user_id) == ("Jane", "Doe", "moodle:3001")
     export(out)  # back to Moodle: the grading worksheet and the feedback files, in Moodle's names
     with open(os.path.join(out, "exports", "moodle-toy.csv"), newline="") as handle:
         (row,) = csv.DictReader(handle)
