@@ -181,12 +181,59 @@ class StepClock(keras.callbacks.Callback):
         return float(np.median(np.diff(self.ends)))
 
 
-def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, precision="float32", num_classes=4,
-                       recipe="auto"):
-    """Images/s of ``fit()`` on one process's devices, SGD as in the paper, data in memory; the pyramid and
-    subnets as ``recipe`` makes them (:data:`retinanet.run.recipes.RECIPES`)."""
-    from retinanet.run.recipes import TrainConfig, build_detector, dtype_policy, make_optimizer, resolve_auto
+CLOCKS = ("steps", "fit_call")
+"""How a training case is timed: ``steps``, the median interval between step ends (:class:`StepClock`, which
+waits for each step's loss: every step synchronous, right on a CPU, whose steps are synchronous anyway);
+``fit_call``, one whole ``fit()`` call of the timed steps with no callback, ended once the trained state
+has arrived (:func:`fit_call_seconds`): an accelerator runs the steps asynchronously, as in training. The
+GPU check times this project and the KerasHub peer with ``fit_call`` both (``benchmarks/gpu/run.py``)."""
 
+
+def wait_for_state(model):
+    """Block until every variable of ``model`` (its optimizer's included) holds its final value."""
+    if BACKEND == "jax":
+        import jax
+
+        jax.block_until_ready([variable.value for variable in model.variables])
+        if getattr(model, "optimizer", None) is not None:
+            jax.block_until_ready([variable.value for variable in model.optimizer.variables])
+    elif getattr(model, "optimizer", None) is not None:
+        keras.ops.convert_to_numpy(model.optimizer.iterations)
+
+
+def fit_call_seconds(model, x, y, batch_size, callbacks=None):
+    """Seconds of one ``model.fit(x, y)`` epoch, from the call until the trained state has arrived (no
+    per-step synchronisation): the clock both sides of the GPU check use."""
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+    wait_for_state(model)
+    return time.perf_counter() - started
+
+
+def freeze_like_detectron(resnet, frozen_prefixes):
+    """Freeze a ResNet as Detectron's ``FREEZE_AT = 2`` does: the stem and stage 2 (the layers whose names
+    start with ``frozen_prefixes``) and every batch-norm layer (a fixed affine map)."""
+    frozen = 0
+    for layer in resnet.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) or layer.name.startswith(tuple(frozen_prefixes)):
+            layer.trainable = False
+            frozen += 1
+    return frozen
+
+
+def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, precision="float32", num_classes=4,
+                       recipe="auto", clock="steps", frozen=False):
+    """Images/s of ``fit()`` on one process's devices, SGD as in the paper, data in memory; the pyramid and
+    subnets as ``recipe`` makes them (:data:`retinanet.run.recipes.RECIPES`), timed by ``clock``
+    (:data:`CLOCKS`). ``frozen``: the paper's fine-tuning recipe (ResNet50's stem, stage 2 and batch norm
+    frozen, :func:`retinanet.run.recipes.freeze_for_finetuning`; random weights time as ImageNet's)."""
+    from retinanet.run.recipes import (TrainConfig, build_detector, dtype_policy, freeze_for_finetuning,
+                                       make_optimizer, resolve_auto)
+
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
+    if frozen and backbone != "resnet50":
+        raise ValueError("the frozen (fine-tuning) recipe freezes ResNet50's stages: use the resnet50 backbone")
     mixed_precision = "off" if precision == "float32" else precision
     config = resolve_auto(TrainConfig("", "", "", steps=100_000, optimizer="sgd", learning_rate=0.01, recipe=recipe,
                                       backbone=backbone, mixed_precision=mixed_precision))
@@ -194,26 +241,25 @@ def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, pr
     try:
         keras.utils.set_random_seed(0)
         detector = build_detector(num_classes, image_size, backbone, "none", config.head_channels, config.head_init)
+        if frozen:
+            freeze_for_finetuning(detector.retinanet.fpn.backbone)
         optimizer, _ = make_optimizer(config)
         detector.compile(optimizer=optimizer, jit_compile=config.xla == "on")
         _reset_peak_memory()
         images, ground_truth = random_batches(image_size, batch_size * warmup_steps, num_classes)
-        started = time.perf_counter()
-        detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
-        warmup = time.perf_counter() - started
+        warmup = fit_call_seconds(detector, images, ground_truth, batch_size)
         images, ground_truth = random_batches(image_size, batch_size * steps, num_classes, seed=1)
-        clock = StepClock()
-        started = time.perf_counter()
-        detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False,
-                     callbacks=[clock])
-        call_seconds = (time.perf_counter() - started) / steps
+        step_clock = StepClock() if clock == "steps" else None
+        call_seconds = fit_call_seconds(detector, images, ground_truth, batch_size,
+                                        callbacks=[step_clock] if step_clock else None) / steps
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    seconds = clock.seconds_per_step()
+    seconds = step_clock.seconds_per_step() if step_clock else call_seconds
     return {"backbone": backbone, "channels": config.head_channels, "image_size": image_size,
-            "batch_size": batch_size, "precision": precision, "steps": steps, "warmup_seconds": round(warmup, 1),
-            "seconds_per_step": round(seconds, 4), "images_per_second": round(batch_size / seconds, 1),
-            "fit_call_seconds_per_step": round(call_seconds, 4), "peak_memory_mib": round(peak_memory_mib(), 1)}
+            "batch_size": batch_size, "precision": precision, "frozen": frozen, "clock": clock, "steps": steps,
+            "warmup_seconds": round(warmup, 1), "seconds_per_step": round(seconds, 4),
+            "images_per_second": round(batch_size / seconds, 1), "fit_call_seconds_per_step": round(call_seconds, 4),
+            "trainable_weights": len(detector.trainable_weights), "peak_memory_mib": round(peak_memory_mib(), 1)}
 
 
 def benchmark_pipeline(data_root, image_size, batch_size, batches, workers):
