@@ -103,8 +103,8 @@ class InferenceModel(keras.Model):
     def detect(self, images):
         """Detections for a batch of ``uint8`` images ``(B, S, S, 3)``: a dict of NumPy arrays ``boxes``,
         ``scores``, ``classes``, ``num_detections`` (see :class:`retinanet.postprocess.Detections`)."""
-        if BACKEND != "jax":
-            return self.predict_on_batch(images)
+        if BACKEND != "jax" or keras.distribution.distribution() is not None:
+            return self.predict_on_batch(images)  # (a distribution shards the batch: Keras's predict step does)
         import jax
 
         if self._pure_detect is None:
@@ -119,4 +119,6 @@ class InferenceModel(keras.Model):
             self._pure_detect = jax.jit(pure_detect)
         trainable = [variable.value for variable in self.trainable_variables]
         non_trainable = [variable.value for variable in self.non_trainable_variables]
+        if any(len(value.sharding.device_set) > 1 for value in trainable[:1]):  # weights laid over several devices
+            return self.predict_on_batch(images)
         return jax.device_get(self._pure_detect(trainable, non_trainable, images))
