@@ -6,12 +6,13 @@ pure function (issue 23), measured in one process, alternating.
 - ``detect``: :meth:`retinanet.detector.InferenceModel.detect` now: ``jax.jit`` of ``stateless_call`` on
   the variables' current values, one ``jax.device_get`` of the result.
 
-Both run the same network (the light backbone, the CPU recipe's 64 channels, 80 classes, batch 1) on the
-same ``uint8`` image (``--classes``, 80 by default: COCO's), ``--rounds`` alternating blocks of ``--calls`` calls each; the figure is each side's
-median block, in ms per call. The detections of both must be identical (the script fails otherwise).
-The network of a small image is cheap, so what differs is the per-call overhead::
+Both run the same network (the light backbone, the CPU recipe's 64 channels, batch 1) on the same ``uint8``
+image, ``--rounds`` alternating blocks of ``--calls`` calls each; the figure is each side's median block,
+in ms per call. Cases (``--cases size:classes``): 256 px with COCO's 80 classes, and 128 px with 4
+classes, where the network and NMS cost little and the per-call overhead shows. The detections of both
+must be identical (the script fails otherwise)::
 
-    KERAS_BACKEND=jax .venv-jax/bin/python benchmarks/inference_overhead.py [--size 256] [--calls 20] [--rounds 5]
+    KERAS_BACKEND=jax .venv-jax/bin/python benchmarks/inference_overhead.py [--cases light:256:80,resnet50:64:1] [--calls 20]
 """
 
 import argparse
@@ -31,23 +32,15 @@ from retinanet._keras import BACKEND, keras  # noqa: E402
 from retinanet.tools.benchmark import device_description, versions  # noqa: E402
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--backbone", default="light")
-    parser.add_argument("--classes", type=int, default=80)
-    parser.add_argument("--calls", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--output", default=os.path.join(REPOSITORY, "benchmarks", "inference-overhead.json"))
-    args = parser.parse_args()
+def measure(size, classes, backbone, calls, rounds):
     from retinanet.detector import InferenceModel
     from retinanet.run.recipes import TrainConfig, build_detector, resolve_auto
 
-    config = resolve_auto(TrainConfig("", "", "", recipe="cpu", backbone=args.backbone))
+    config = resolve_auto(TrainConfig("", "", "", recipe="cpu", backbone=backbone))
     keras.utils.set_random_seed(0)
-    detector = build_detector(args.classes, args.size, args.backbone, "none", config.head_channels, config.head_init)
+    detector = build_detector(classes, size, backbone, "none", config.head_channels, config.head_init)
     inference = InferenceModel(detector)
-    image = np.random.default_rng(0).integers(0, 256, (1, args.size, args.size, 3), dtype=np.uint8)
+    image = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     sides = {"predict_on_batch": inference.predict_on_batch, "detect": inference.detect}
     results = {name: call(image) for name, call in sides.items()}  # compiles each
     for name in results["detect"]:
@@ -55,29 +48,42 @@ def main():
             raise SystemExit(f"detect and predict_on_batch differ in {name}")
     load_before = os.getloadavg()
     blocks = {name: [] for name in sides}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, call in sides.items():
             started = time.perf_counter()
-            for _ in range(args.calls):
+            for _ in range(calls):
                 call(image)
-            blocks[name].append(1000 * (time.perf_counter() - started) / args.calls)
-    report = {
-        "what": __doc__.split("\n\n")[0].replace("\n", " "),
-        "device": device_description(), "versions": versions(), "backend": BACKEND,
-        "date": datetime.date.today().isoformat(), "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "case": {"backbone": args.backbone, "channels": config.head_channels, "image_size": args.size, "classes": args.classes,
-                 "batch_size": 1, "calls_per_block": args.calls, "rounds": args.rounds,
-                 "detections": int(results["detect"]["num_detections"][0])},
-        "identical_detections": True,
-        "ms_per_call": {name: {"median": round(statistics.median(v), 3), "min": round(min(v), 3), "blocks": [round(x, 3) for x in v]}
-                        for name, v in blocks.items()},
-        "variables": len(inference.variables),
-    }
-    before, after = report["ms_per_call"]["predict_on_batch"]["median"], report["ms_per_call"]["detect"]["median"]
-    report["saved_ms_per_call"] = round(before - after, 3)
-    print(json.dumps({k: report[k] for k in ("case", "ms_per_call", "saved_ms_per_call", "load_average_before",
-                                             "load_average_after")}, indent=1))
+            blocks[name].append(1000 * (time.perf_counter() - started) / calls)
+    case = {"backbone": backbone, "channels": config.head_channels, "image_size": size, "classes": classes,
+            "batch_size": 1, "calls_per_block": calls, "rounds": rounds,
+            "detections": int(results["detect"]["num_detections"][0]), "identical_detections": True,
+            "variables": len(inference.variables), "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+            "ms_per_call": {name: {"median": round(statistics.median(v), 3), "min": round(min(v), 3),
+                                   "blocks": [round(x, 3) for x in v]} for name, v in blocks.items()}}
+    case["saved_ms_per_call"] = round(case["ms_per_call"]["predict_on_batch"]["median"]
+                                      - case["ms_per_call"]["detect"]["median"], 3)
+    return case
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="light:256:80,light:128:4,light:64:1,resnet50:64:1",
+                        help="backbone:size:classes, comma-separated (default light:256:80,light:128:4,light:64:1,"
+                             "resnet50:64:1)")
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--output", default=os.path.join(REPOSITORY, "benchmarks", "inference-overhead.json"))
+    args = parser.parse_args()
+    report = {"what": __doc__.split("\n\n")[0].replace("\n", " "), "device": device_description(),
+              "versions": versions(), "backend": BACKEND, "date": datetime.date.today().isoformat(), "cases": []}
+    for text in args.cases.split(","):
+        backbone, size, classes = text.split(":")
+        case = measure(int(size), int(classes), backbone, args.calls, args.rounds)
+        report["cases"].append(case)
+        print(json.dumps({k: case[k] for k in ("backbone", "image_size", "classes", "variables", "detections", "saved_ms_per_call",
+                                               "load_average_before")}),
+              {name: value["median"] for name, value in case["ms_per_call"].items()}, flush=True)
     with open(args.output, "w") as f:
         json.dump(report, f, indent=1)
     print(f"written to {args.output}")
