@@ -47,11 +47,12 @@ They are not used, because:
 - an Orbax checkpoint is a folder of tensorstore arrays, which ``evaluate``, ``predict`` and the course's
   notebooks could read only with Orbax and JAX installed, where a ``.weights.h5`` file needs Keras alone,
   on every backend;
-- its asynchronous save makes a step wait only for the arrays' copy to the host, less than the in-memory
-  HDF5 serialisation that :class:`CheckpointWriter` waits for, but both hide the disk write, which is most
-  of a synchronous save; on the 2-core CPU where it was measured the difference is a fraction of a
-  second for the paper's model (``benchmarks/checkpoint_save.py`` writes the figures, both backends, both
-  models, to ``benchmarks/checkpoint-save.json``; no GPU was lent to measure it there).
+- its asynchronous save makes a step wait only for the arrays' copy to the host, and so does
+  :class:`CheckpointWriter` now (:func:`snapshot_state`; the HDF5 serialisation moved into its thread);
+  both hide the disk write, which is most of a synchronous save (``benchmarks/checkpoint_save.py`` →
+  ``benchmarks/checkpoint-save.json``: the save kinds, both backends, both models;
+  ``benchmarks/checkpoint_blocking.py`` → ``benchmarks/checkpoint-blocking.json``: what a step waits for
+  before and after the snapshot, in one process; no GPU was lent to measure either there).
 """
 
 import csv
