@@ -270,17 +270,18 @@ def gpu_check(name):
             result = stage.get("result") or {}
             if stage_name.startswith("peer_") and "img_per_s" in result:
                 precision = "bfloat16" if "bfloat16" in result["policy"] else "float32"
-                peers[result["size"], result["batch"], precision] = result
+                peers[result["size"], result["batch"], precision, bool(result.get("frozen"))] = result
         for stage_name, stage in stages.items():
             result = stage.get("result") or {}
             for entry in result.get("training", []):
                 what = (f"training, {BACKBONE_NAMES.get(entry['backbone'], entry['backbone'])}, {entry['image_size']} px, batch {entry['batch_size']}, "
-                        f"{entry['precision']}")
+                        f"{entry['precision']}" + (", the paper's recipe (stem, stage 2 and batch norm frozen)"
+                                                   if entry.get("frozen") else ""))
                 measured = (f"{fig(entry['images_per_second'], 1, 'img/s', bold=not rows)} "
                             f"({fig(entry['seconds_per_step'], 4, 's/step')}, peak "
                             f"{fig(entry['peak_memory_mib'] / 1024, 1, 'GiB')})")
                 fastest = max(fastest, entry["images_per_second"])
-                peer = peers.get((entry["image_size"], entry["batch_size"], entry["precision"]))
+                peer = peers.get((entry["image_size"], entry["batch_size"], entry["precision"], bool(entry.get("frozen"))))
                 beside = "—"
                 if peer:
                     beside = (f"{peer['peer']} `fit()`: {fig(peer['img_per_s'], 1, 'img/s')} (this project "
@@ -311,7 +312,9 @@ def gpu_check(name):
         if missing:
             rows.append(["not measured in this call", "; ".join(missing), ""])
         machine = f"{', '.join(device['accelerators']) or 'no accelerator'} ({device['cpu']}, {device['cpu_cores']} cores)"
-        extra = (f"one call of `bash benchmarks/gpu/run.sh`, {data['elapsed_seconds']:.0f} s; "
+        call = f"`bash benchmarks/gpu/run.sh --part {data['part']}`" if "part" in data else "`bash benchmarks/gpu/run.sh`"
+        clock = "; both sides timed by whole `fit()` calls" if "clock" in data else ""
+        extra = (f"one call of {call}, {data['elapsed_seconds']:.0f} s{clock}; "
                  + ", ".join(f"{k} {v}" for k, v in versions.items() if k in ("python", "keras", "jax", "tensorflow")))
         return "\n\n".join([provenance(machine, [name], data["started"][:10], extra=extra),
                             table(["measure", "this project", "peer, same call"], rows)])

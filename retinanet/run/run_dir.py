@@ -28,9 +28,10 @@ after the new one's manifest is durable, so the newest verified checkpoint is ne
 full disk. ``history.csv`` is appended a row at a time (flushed; fsynced before each checkpoint), so a
 crash can only cut its last row, which resuming drops and says so.
 
-**Checkpoints in the background.** :class:`CheckpointWriter` serialises the state when a checkpoint is
-due (the checkpoint holds exactly that step) and leaves the writing, fsyncs, rename, manifest and rotation
-to a thread while the next steps train; the next checkpoint, the end of training or an interruption waits
+**Checkpoints in the background.** :class:`CheckpointWriter` copies the state to the host when a
+checkpoint is due (:func:`snapshot_state`: the checkpoint holds exactly that step; the copy is all a step
+waits for) and leaves the HDF5 serialisation, the writing, fsyncs, rename, manifest and rotation to a
+thread while the next steps train; the next checkpoint, the end of training or an interruption waits
 for it, and its error (a full disk) stops the run there.
 
 **Why not Orbax.** ``keras.callbacks.OrbaxCheckpoint`` (Keras 3.15) and ``orbax-checkpoint`` 0.12.8 install
@@ -46,11 +47,12 @@ They are not used, because:
 - an Orbax checkpoint is a folder of tensorstore arrays, which ``evaluate``, ``predict`` and the course's
   notebooks could read only with Orbax and JAX installed, where a ``.weights.h5`` file needs Keras alone,
   on every backend;
-- its asynchronous save makes a step wait only for the arrays' copy to the host, less than the in-memory
-  HDF5 serialisation that :class:`CheckpointWriter` waits for, but both hide the disk write, which is most
-  of a synchronous save; on the 2-core CPU where it was measured the difference is a fraction of a
-  second for the paper's model (``benchmarks/checkpoint_save.py`` writes the figures, both backends, both
-  models, to ``benchmarks/checkpoint-save.json``; no GPU was lent to measure it there).
+- its asynchronous save makes a step wait only for the arrays' copy to the host, and so does
+  :class:`CheckpointWriter` now (:func:`snapshot_state`; the HDF5 serialisation moved into its thread);
+  both hide the disk write, which is most of a synchronous save (``benchmarks/checkpoint_save.py`` →
+  ``benchmarks/checkpoint-save.json``: the save kinds, both backends, both models;
+  ``benchmarks/checkpoint_blocking.py`` → ``benchmarks/checkpoint-blocking.json``: what a step waits for
+  before and after the snapshot, in one process; no GPU was lent to measure either there).
 """
 
 import csv
@@ -220,14 +222,61 @@ def _remove_quietly(path):
 def serialize_weights(model):
     """The ``.weights.h5`` file ``model.save_weights`` would write (the optimizer's state included when the
     model is compiled), as bytes made in memory."""
+    return serialize_snapshot(snapshot_state(model))
+
+
+def snapshot_state(model):
+    """What ``model.save_weights`` would write, as host copies of the arrays: ``[(path, metadata, [(key,
+    array)])]`` in Keras's order (its ``_save_state`` walk). Taking it is the only part of a checkpoint a
+    training step waits for (:class:`CheckpointWriter`): a copy from the device, no HDF5; the arrays are
+    owned copies, so the next steps may change the variables at once."""
+    import numpy as np
     from keras.src.saving.saving_lib import H5IOStore, _save_state
+
+    class Recorder(H5IOStore):  # a store _save_state accepts, which keeps the arrays instead of writing HDF5
+        def __init__(self):  # noqa: D401 — no file: nothing of H5IOStore's own state is used
+            self.mode, self.entries = "w", []
+
+        def __bool__(self):
+            return True
+
+        def make(self, path, metadata=None):
+            self.entries.append((path, metadata, []))
+            return self
+
+        def __setitem__(self, key, value):
+            from keras.src import backend
+
+            array = backend.convert_to_numpy(value)
+            self.entries[-1][2].append((key, array if array.flags.owndata else np.array(array, copy=True)))
+
+        def close(self):
+            pass
 
     if not model.built:
         raise ValueError(f"cannot save the weights of {model.name}: it is not built")
+    recorder = Recorder()
+    _save_state(model, weights_store=recorder, assets_store=None, inner_path="", visited_saveables=set())
+    return recorder.entries
+
+
+def snapshot_bytes(snapshot):
+    """The arrays' bytes in a :func:`snapshot_state` (its ``.weights.h5`` file is slightly larger)."""
+    return sum(array.nbytes for _, _, items in snapshot for _, array in items)
+
+
+def serialize_snapshot(snapshot):
+    """The ``.weights.h5`` file of a :func:`snapshot_state`, as bytes made in memory: the file
+    ``model.save_weights`` writes, entry for entry."""
+    from keras.src.saving.saving_lib import H5IOStore
+
     buffer = io.BytesIO()
     store = H5IOStore(buffer, mode="w")
     try:
-        _save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+        for path, metadata, items in snapshot:
+            store.make(path, metadata=metadata)
+            for key, array in items:
+                store[key] = array
     finally:
         store.close()
     return buffer.getbuffer()
@@ -411,13 +460,14 @@ class WriteCancelled(Exception):
 class CheckpointWriter:
     """The checkpoints of a training run, written in a background thread (``background=True``) or at once.
 
-    :meth:`save` serialises the state when it is called, so the checkpoint holds exactly that step even
-    though training goes on, and checks the free space; a thread then writes the file, fsyncs, renames,
-    writes the manifest and rotates (:func:`write_checkpoint`), while the next steps train. One write is in
+    :meth:`save` copies the state to the host when it is called (:func:`snapshot_state`), so the checkpoint
+    holds exactly that step even though training goes on, and checks the free space; a thread then
+    serialises it to HDF5, writes the file, fsyncs, renames, writes the manifest and rotates
+    (:func:`write_checkpoint`), while the next steps train. One write is in
     flight at a time: the next :meth:`save` and :meth:`wait` wait for it and raise its error. A
     ``KeyboardInterrupt`` while waiting (a second Ctrl-C) abandons the write, whose temporary file is
-    removed, and is raised. Every process of a multi-process job serialises (a collective step); the chief
-    writes.
+    removed, and is raised. Every process of a multi-process job takes the snapshot (a collective step);
+    the chief writes. With ``background=False`` the state is serialised and written at once.
     """
 
     def __init__(self, run_dir, config, chief=True, background=True):
@@ -428,25 +478,28 @@ class CheckpointWriter:
     def save(self, detector, step):
         """Write the checkpoint of ``step``; returns its path."""
         self.wait()
-        data = serialize_weights(detector)
         path = checkpoint_path(self.run_dir, step)
+        if not self.background:
+            data = serialize_weights(detector)
+            if self.chief:
+                write_checkpoint(self.run_dir, step, data, self.config)
+            return path
+        snapshot = snapshot_state(detector)  # what the step waits for: copies of the arrays, no HDF5
         if not self.chief:
             return path
-        if not self.background:
-            write_checkpoint(self.run_dir, step, data, self.config)
-            return path
         try:
-            check_free_space(path, len(data))
+            check_free_space(path, snapshot_bytes(snapshot))
         except StorageError as error:
             raise _what_is_intact(error, self.run_dir, step) from None
         self._cancel.clear()
-        self._thread = threading.Thread(target=self._write, args=(step, data), name=f"checkpoint-{step}", daemon=True)
+        self._thread = threading.Thread(target=self._write, args=(step, snapshot), name=f"checkpoint-{step}",
+                                        daemon=True)
         self._thread.start()
         return path
 
-    def _write(self, step, data):
+    def _write(self, step, snapshot):
         try:
-            write_checkpoint(self.run_dir, step, data, self.config, self._cancel.is_set)
+            write_checkpoint(self.run_dir, step, serialize_snapshot(snapshot), self.config, self._cancel.is_set)
         except WriteCancelled:
             pass
         except BaseException as error:  # raised by the next save() or wait()

@@ -62,6 +62,13 @@ def add_arguments(parser):
                         help="timed training steps per case, after warm-up (default 5)")
     parser.add_argument("--warmup-steps", type=positive_int, default=3,
                         help="untimed steps that compile the step (default 3)")
+    parser.add_argument("--clock", choices=CLOCKS, default="steps",
+                        help="how training is timed: steps, the median interval between step ends (each step "
+                             "waited for); fit_call, a whole fit() call of the timed steps, waited for at its end "
+                             "(default steps)")
+    parser.add_argument("--frozen", action="store_true",
+                        help="train ResNet50 as the paper fine-tunes it: stem, stage 2 and every batch norm frozen "
+                             "(Detectron FREEZE_AT=2; random weights time as ImageNet's)")
     parser.add_argument("--pipeline", default="96:8", type=case_list(*PIPELINE_CASE),
                         help="input pipeline case size:batch, or none (default 96:8)")
     parser.add_argument("--pipeline-batches", type=positive_int, default=40,
@@ -181,12 +188,59 @@ class StepClock(keras.callbacks.Callback):
         return float(np.median(np.diff(self.ends)))
 
 
-def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, precision="float32", num_classes=4,
-                       recipe="auto"):
-    """Images/s of ``fit()`` on one process's devices, SGD as in the paper, data in memory; the pyramid and
-    subnets as ``recipe`` makes them (:data:`retinanet.run.recipes.RECIPES`)."""
-    from retinanet.run.recipes import TrainConfig, build_detector, dtype_policy, make_optimizer, resolve_auto
+CLOCKS = ("steps", "fit_call")
+"""How a training case is timed: ``steps``, the median interval between step ends (:class:`StepClock`, which
+waits for each step's loss: every step synchronous, right on a CPU, whose steps are synchronous anyway);
+``fit_call``, one whole ``fit()`` call of the timed steps with no callback, ended once the trained state
+has arrived (:func:`fit_call_seconds`): an accelerator runs the steps asynchronously, as in training. The
+GPU check times this project and the KerasHub peer with ``fit_call`` both (``benchmarks/gpu/run.py``)."""
 
+
+def wait_for_state(model):
+    """Block until every variable of ``model`` (its optimizer's included) holds its final value."""
+    if BACKEND == "jax":
+        import jax
+
+        jax.block_until_ready([variable.value for variable in model.variables])
+        if getattr(model, "optimizer", None) is not None:
+            jax.block_until_ready([variable.value for variable in model.optimizer.variables])
+    elif getattr(model, "optimizer", None) is not None:
+        keras.ops.convert_to_numpy(model.optimizer.iterations)
+
+
+def fit_call_seconds(model, x, y, batch_size, callbacks=None):
+    """Seconds of one ``model.fit(x, y)`` epoch, from the call until the trained state has arrived (no
+    per-step synchronisation): the clock both sides of the GPU check use."""
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+    wait_for_state(model)
+    return time.perf_counter() - started
+
+
+def freeze_like_detectron(resnet, frozen_prefixes):
+    """Freeze a ResNet as Detectron's ``FREEZE_AT = 2`` does: the stem and stage 2 (the layers whose names
+    start with ``frozen_prefixes``) and every batch-norm layer (a fixed affine map)."""
+    frozen = 0
+    for layer in resnet.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) or layer.name.startswith(tuple(frozen_prefixes)):
+            layer.trainable = False
+            frozen += 1
+    return frozen
+
+
+def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, precision="float32", num_classes=4,
+                       recipe="auto", clock="steps", frozen=False):
+    """Images/s of ``fit()`` on one process's devices, SGD as in the paper, data in memory; the pyramid and
+    subnets as ``recipe`` makes them (:data:`retinanet.run.recipes.RECIPES`), timed by ``clock``
+    (:data:`CLOCKS`). ``frozen``: the paper's fine-tuning recipe (ResNet50's stem, stage 2 and batch norm
+    frozen, :func:`retinanet.run.recipes.freeze_for_finetuning`; random weights time as ImageNet's)."""
+    from retinanet.run.recipes import (TrainConfig, build_detector, dtype_policy, freeze_for_finetuning,
+                                       make_optimizer, resolve_auto)
+
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
+    if frozen and backbone != "resnet50":
+        raise ValueError("the frozen (fine-tuning) recipe freezes ResNet50's stages: use the resnet50 backbone")
     mixed_precision = "off" if precision == "float32" else precision
     config = resolve_auto(TrainConfig("", "", "", steps=100_000, optimizer="sgd", learning_rate=0.01, recipe=recipe,
                                       backbone=backbone, mixed_precision=mixed_precision))
@@ -194,26 +248,25 @@ def benchmark_training(backbone, image_size, batch_size, steps, warmup_steps, pr
     try:
         keras.utils.set_random_seed(0)
         detector = build_detector(num_classes, image_size, backbone, "none", config.head_channels, config.head_init)
+        if frozen:
+            freeze_for_finetuning(detector.retinanet.fpn.backbone)
         optimizer, _ = make_optimizer(config)
         detector.compile(optimizer=optimizer, jit_compile=config.xla == "on")
         _reset_peak_memory()
         images, ground_truth = random_batches(image_size, batch_size * warmup_steps, num_classes)
-        started = time.perf_counter()
-        detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
-        warmup = time.perf_counter() - started
+        warmup = fit_call_seconds(detector, images, ground_truth, batch_size)
         images, ground_truth = random_batches(image_size, batch_size * steps, num_classes, seed=1)
-        clock = StepClock()
-        started = time.perf_counter()
-        detector.fit(images, ground_truth, batch_size=batch_size, epochs=1, verbose=0, shuffle=False,
-                     callbacks=[clock])
-        call_seconds = (time.perf_counter() - started) / steps
+        step_clock = StepClock() if clock == "steps" else None
+        call_seconds = fit_call_seconds(detector, images, ground_truth, batch_size,
+                                        callbacks=[step_clock] if step_clock else None) / steps
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    seconds = clock.seconds_per_step()
+    seconds = step_clock.seconds_per_step() if step_clock else call_seconds
     return {"backbone": backbone, "channels": config.head_channels, "image_size": image_size,
-            "batch_size": batch_size, "precision": precision, "steps": steps, "warmup_seconds": round(warmup, 1),
-            "seconds_per_step": round(seconds, 4), "images_per_second": round(batch_size / seconds, 1),
-            "fit_call_seconds_per_step": round(call_seconds, 4), "peak_memory_mib": round(peak_memory_mib(), 1)}
+            "batch_size": batch_size, "precision": precision, "frozen": frozen, "clock": clock, "steps": steps,
+            "warmup_seconds": round(warmup, 1), "seconds_per_step": round(seconds, 4),
+            "images_per_second": round(batch_size / seconds, 1), "fit_call_seconds_per_step": round(call_seconds, 4),
+            "trainable_weights": len(detector.trainable_weights), "peak_memory_mib": round(peak_memory_mib(), 1)}
 
 
 def benchmark_pipeline(data_root, image_size, batch_size, batches, workers):
@@ -241,7 +294,17 @@ def benchmark_pipeline(data_root, image_size, batch_size, batches, workers):
 def benchmark_inference(backbone, image_size, runs, score_threshold, precision="float32",
                         num_classes=INFERENCE_CLASSES, recipe="auto"):
     """Milliseconds per image (batch 1, ``uint8`` from the host) for the network plus decoding and NMS; the
-    pyramid and subnets as ``recipe`` makes them."""
+    pyramid and subnets as ``recipe`` makes them. One row of :func:`benchmark_inference_variants`."""
+    return benchmark_inference_variants(backbone, image_size, runs, (score_threshold,), precision, num_classes,
+                                        recipe)[0]
+
+
+def benchmark_inference_variants(backbone, image_size, runs, score_thresholds, precision="float32",
+                                 num_classes=INFERENCE_CLASSES, recipe="auto"):
+    """One row of :func:`benchmark_inference` per entry of ``score_thresholds``, on ONE model compiled once:
+    the paper's threshold (0.05) is the untrained network as it is; any other means "every candidate", for
+    which the classification prior's bias is set to zero (scores near 0.5, far above any threshold) — new
+    weights, the same compiled program."""
     from retinanet.detector import InferenceModel
     from retinanet.postprocess import SCORE_THRESHOLD
     from retinanet.run.recipes import TrainConfig, build_detector, dtype_policy, resolve_auto
@@ -251,23 +314,29 @@ def benchmark_inference(backbone, image_size, runs, score_threshold, precision="
     keras.mixed_precision.set_dtype_policy(dtype_policy("off" if precision == "float32" else precision))
     try:
         detector = build_detector(num_classes, image_size, backbone, "none", config.head_channels, config.head_init)
-        if score_threshold != SCORE_THRESHOLD:  # "every candidate": scores far above any threshold
-            prior = detector.retinanet.cls_head.layers[-1].bias
-            prior.assign(np.zeros(prior.shape, np.float32))
         inference = InferenceModel(detector)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+    prior = detector.retinanet.cls_head.layers[-1].bias
+    paper_prior = keras.ops.convert_to_numpy(prior)
     image = np.random.default_rng(0).integers(0, 256, (1, image_size, image_size, 3), dtype=np.uint8)
-    for _ in range(3):
-        inference.detect(image)
-    started = time.perf_counter()
-    for _ in range(runs):
-        detections = inference.detect(image)
-    return {"backbone": backbone, "channels": config.head_channels, "image_size": image_size, "batch_size": 1,
-            "classes": num_classes, "precision": precision,
-            "candidates": "paper (score > 0.05)" if score_threshold == SCORE_THRESHOLD else "all (untrained prior 0.5)",
-            "detections": int(detections["num_detections"][0]),
-            "milliseconds_per_image": round(1000 * (time.perf_counter() - started) / runs, 2)}
+    rows = []
+    for score_threshold in score_thresholds:
+        paper = score_threshold == SCORE_THRESHOLD
+        prior.assign(paper_prior if paper else np.zeros(prior.shape, np.float32))
+        started = time.perf_counter()
+        for _ in range(3):
+            inference.detect(image)
+        warmup = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(runs):
+            detections = inference.detect(image)
+        rows.append({"backbone": backbone, "channels": config.head_channels, "image_size": image_size, "batch_size": 1,
+                     "classes": num_classes, "precision": precision,
+                     "candidates": "paper (score > 0.05)" if paper else "all (untrained prior 0.5)",
+                     "detections": int(detections["num_detections"][0]), "warmup_seconds": round(warmup, 2),
+                     "milliseconds_per_image": round(1000 * (time.perf_counter() - started) / runs, 2)})
+    return rows
 
 
 def _cases(text, default, fields, optional=None):
@@ -330,7 +399,7 @@ def run_benchmark(args):
     for backbone, size, batch, precision in _cases(args.train, default_train, *TRAINING_CASE):
         for precision in (precision,) if precision else default_precisions:
             row = benchmark_training(backbone, size, batch, args.steps, args.warmup_steps, precision,
-                                     recipe=args.recipe)
+                                     recipe=args.recipe, clock=args.clock, frozen=args.frozen)
             report["training"].append(row)
             print(f"train  {backbone:8s} {row['channels']:3d} ch {size:5d} px batch {batch:3d} {precision:8s} "
                   f"{row['seconds_per_step']:.4f} s/step {row['images_per_second']:8.1f} img/s "
@@ -344,9 +413,9 @@ def run_benchmark(args):
     report["inference"] = []
     for backbone, size, precision in _cases(args.inference, default_inference, *INFERENCE_CASE):
         for precision in (precision,) if precision else default_precisions:
-            for threshold in (SCORE_THRESHOLD, -1.0):
-                row = benchmark_inference(backbone, size, args.inference_runs, threshold, precision,
-                                          recipe=args.recipe)
+            # Both thresholds on one model: the second variant needs new weights, not a second compilation.
+            for row in benchmark_inference_variants(backbone, size, args.inference_runs, (SCORE_THRESHOLD, -1.0),
+                                                    precision, recipe=args.recipe):
                 report["inference"].append(row)
                 print(f"inference {backbone:8s} {row['channels']:3d} ch {size} px {precision:8s} {row['candidates']}: "
                       f"{row['milliseconds_per_image']:.2f} ms/image incl. NMS", flush=True)

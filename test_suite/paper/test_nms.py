@@ -72,3 +72,26 @@ def test_fewer_candidates_than_detections_are_padded():
                                         class_wise_nms(boxes, np.array([[0.9, 0.8, 0.7]]), np.zeros((1, 3)), 0.5, 0.05, 5))
     assert counts[0] == 2 and out_boxes.shape == (1, 5, 4)
     np.testing.assert_allclose(out_scores[0], [0.9, 0.7, 0, 0, 0])
+
+
+def long_chain(length):
+    """Boxes sliding one step right each, every one suppressing its neighbour: a chain of ``length`` that the
+    rule settles one link per repetition (the alternate boxes are kept)."""
+    boxes = np.array([[5.0 * i, 0, 5.0 * i + 30, 30] for i in range(length)], np.float32)  # neighbours IoU 0.71, next 0.5
+    return boxes[None], np.linspace(0.9, 0.1, length, dtype=np.float32)[None], np.zeros((1, length), np.int32)
+
+
+@pytest.mark.parametrize("rounds", [1, 3, 16, 40])
+def test_unrolled_rounds_do_not_change_the_result(rounds):
+    """Accelerators unroll the first rounds of the rule (no host round trip per loop iteration): the
+    detections are those of the plain loop, also when the chain is longer than the unrolled rounds."""
+    rng = np.random.default_rng(rounds)
+    scenes = [random_scene(rng, 300, 2) for _ in range(2)]
+    chain = long_chain(24)
+    for boxes, scores, classes in [tuple(np.stack(parts) for parts in zip(*scenes)), chain]:
+        plain = [ops.convert_to_numpy(t) for t in class_wise_nms(boxes, scores, classes, 0.5, 0.05, 100, 0)]
+        nms = compiled(lambda b, s, c: class_wise_nms(b, s, c, 0.5, 0.05, 100, unrolled_rounds=rounds))
+        for expected, found in zip(plain, (ops.convert_to_numpy(t) for t in nms(boxes, scores, classes))):
+            np.testing.assert_array_equal(found, expected)
+    kept = greedy_nms(chain[0][0], chain[1][0], chain[2][0], 0.5, 0.05, 100)
+    assert kept == list(range(0, 24, 2))
