@@ -76,6 +76,9 @@ def _is_keras_native(obj):
     if keras is None or not isinstance(obj, keras.layers.Layer):
         return False
     layers = [obj] + list(getattr(obj, "_flatten_layers", lambda: [])())
+    direct = list(getattr(obj, "layers", None) or []) if isinstance(obj, keras.Model) else []
+    if len({id(layer) for layer in direct}) != len(direct):
+        return False  # a Sequential holding one layer several times: its config names it once, so stays here
     return all(type(layer).__module__.startswith("keras.") for layer in layers)
 
 
