@@ -304,17 +304,34 @@ def build_eagerly(layer, input_shape):
         layer.build(input_shape)
 
 
+def layer_holder(model, name):
+    """``model``, or the model nested in it (at any depth), whose own layers include one named ``name``;
+    None if there is none (a backbone wrapped behind a fresh ``keras.Input`` holds ResNet50 one level down)."""
+    keras = _keras()
+    candidates = [model] + [layer for layer in model._flatten_layers(include_self=False)
+                            if isinstance(layer, keras.Model)]
+    for candidate in candidates:
+        if any(layer.name == name for layer in candidate.layers):
+            return candidate
+    return None
+
+
 def resnet_outputs(model, batch, first_layer, names):
     """The outputs of ``model``'s layers ``names`` computed from ``batch`` fed straight into its layer
-    ``first_layer``: the learner's own layers and weights, without whatever they put before or after."""
+    ``first_layer``: the learner's own layers and weights, without whatever they put before or after (the
+    layers may sit in a model nested in ``model``). None if ``model`` holds no such layers."""
     keras = _keras()
-    first = model.get_layer(first_layer)
-    return keras.Model(first.input, [model.get_layer(name).output for name in names])(batch, training=False)
+    holder = layer_holder(model, first_layer)
+    if holder is None or any(layer_holder(holder, name) is not holder for name in names):
+        return None
+    first = holder.get_layer(first_layer)
+    return keras.Model(first.input, [holder.get_layer(name).output for name in names])(batch, training=False)
 
 
 def output_feeds_layer(model, index, layer_name):
     """Whether output ``index`` of functional ``model`` is the *input* of its layer ``layer_name``."""
-    layer = next((layer for layer in model.layers if layer.name == layer_name), None)
+    holder = layer_holder(model, layer_name)
+    layer = None if holder is None else holder.get_layer(layer_name)
     return layer is not None and layer.input is model.outputs[index]
 
 
