@@ -53,7 +53,7 @@ BACKBONE_OUTPUT_TYPE = Cause(
 BACKBONE_NO_RESNET = Cause(
     "backbone.no_resnet",
     "Your backbone has no layers '{first}' … '{c5_layer}' of keras.applications.ResNet50; build it on "
-    "`keras.applications.ResNet50(include_top=False, ...)` and take C3–C5 from its layers.")
+    "`keras.applications.ResNet50(include_top=False, input_shape=input_shape)` and take C3–C5 from its layers.")
 BACKBONE_VALUES = Cause(
     "backbone.values",
     "Your C{level} differs from what ResNet50's own layers compute from the same images at '{layer}': the "
