@@ -123,6 +123,16 @@ MODEL_CLASSES_DIFFER = Cause(
     "With identical weights the class logits (columns 4 on) differ from cls_head applied to P3, …, P7, each "
     "reshaped to (batch_size, -1, num_classes) and concatenated on axis 1 (largest difference {difference:.3g}).")
 
+MODEL_TRAINING_MODE = Cause(
+    "model.training_mode",
+    "Called with training=False, your model computes the pyramid in training mode (the backbone's "
+    "BatchNormalization uses the batch's statistics and updates its moving averages on every call): pass the "
+    "flag along, `self.fpn(image, training=training)` and `self.backbone(images, training=training)`, never "
+    "training=True.")
+MODEL_CLASSES_FROM_BOX_HEAD = Cause(
+    "model.classes_from_box_head",
+    "Your model's class logits come from box_head: with num_classes=4 they equal the box deltas; apply "
+    "self.cls_head to each level for the class outputs and self.box_head for the box deltas.")
 MODEL_FIXED_CLASSES = Cause(
     "model.fixed_classes",
     "Your model works for num_classes={num_classes}, but {build} {outcome}; some number in __init__ or call "
@@ -132,9 +142,15 @@ MODEL_VARIANTS = (
     Variant(MODEL_CLASSES_FIRST,
             lambda pyramid, box, cls, k: _classes_first(outputs_from_pyramid(pyramid, box, cls, k))),
     Variant(MODEL_LEVELS_REVERSED, lambda pyramid, box, cls, k: outputs_from_pyramid(pyramid[::-1], box, cls, k)),
+    Variant(MODEL_CLASSES_FROM_BOX_HEAD, lambda *arguments: _classes_from_box_head(*arguments)),
     Variant(MODEL_SIGMOID,
             lambda pyramid, box, cls, k: outputs_from_pyramid(pyramid, box, lambda x: keras.ops.sigmoid(cls(x)), k)),
 )
+
+
+def _classes_from_box_head(pyramid, box, cls, num_classes):
+    """The class columns computed by box_head: only shaped like the model's output when K = 4."""
+    return outputs_from_pyramid(pyramid, box, box, num_classes) if num_classes == 4 else None
 
 
 def _classes_first(outputs):
@@ -210,6 +226,20 @@ def _check_output_shape(found, expected_shape, batch_size, height, width, num_cl
     fail(MODEL_OUTPUT_SHAPE, height=height, width=width, num_classes=num_classes, **details)
 
 
+def _in_training_mode(model, batch, found):
+    """Whether ``found`` is the output with the backbone in training mode (BatchNormalization on the batch's
+    statistics). The backbone's weights are restored afterwards: the check leaves the learner's model as it was."""
+    backbone = model.fpn.backbone
+    saved = backbone.get_weights()
+    try:
+        pyramid = pyramid_from_features(model.fpn, *backbone(batch, training=True))
+        return close(found, outputs_from_pyramid(pyramid, model.box_head, model.cls_head, int(model.num_classes)))
+    except Exception:  # noqa: BLE001 (a backbone that cannot run in training mode: not this mistake)
+        return False
+    finally:
+        backbone.set_weights(saved)
+
+
 def _diagnose_model_output(model, batch, found, expected, pyramid):
     """Why the learner's output differs from the reference wiring of the learner's own layers."""
     again = as_array(_call_model(model, batch), "The model's output")
@@ -217,12 +247,30 @@ def _diagnose_model_output(model, batch, found, expected, pyramid):
         fail(MODEL_HEADS_BUILT_IN_CALL)
     parts = model.fpn.count_params() + model.cls_head.count_params() + model.box_head.count_params()
     expect(model.count_params() == parts, MODEL_UNSHARED_HEADS, extra=model.count_params() - parts)
+    expect(not _in_training_mode(model, batch, found), MODEL_TRAINING_MODE)
     own = model.fpn(batch, training=False)
     expect(all(close(a, b) for a, b in zip(own, pyramid)), MODEL_FPN_DIFFERS)
     diagnose(found, MODEL_VARIANTS, close, pyramid, model.box_head, model.cls_head, model.num_classes)
     if not close(found[..., :4], expected[..., :4]):
         fail(MODEL_BOXES_DIFFER, difference=float(np.max(np.abs(found[..., :4] - expected[..., :4]))))
     fail(MODEL_CLASSES_DIFFER, difference=float(np.max(np.abs(found[..., 4:] - expected[..., 4:]))))
+
+
+def _diagnose_classes_from_box_head(model):
+    """After a crash or a wrong shape: the learner's class built for 4 classes, whose class columns would then
+    be shaped like box_head's output; if they equal the box deltas, the class outputs come from box_head."""
+    if int(model.num_classes) == 4:
+        return
+    try:
+        other = type_of(model)(num_classes=4, backbone=small_backbone())
+        batch = images(*DEFAULT_MODEL_IMAGE)
+        build_eagerly(other.fpn, batch.shape)
+        output = as_array(other(batch, training=False), "output")
+    except Exception:  # noqa: BLE001 (it cannot be built or called that way: not this diagnosis)
+        return
+    if output.ndim == 3 and output.shape[-1] == 8 and close(output[..., 4:], output[..., :4]) \
+            and not close(output[..., :4], 0.0 * output[..., :4]):
+        fail(MODEL_CLASSES_FROM_BOX_HEAD)
 
 
 def _check_other_class_count(model):
@@ -250,8 +298,14 @@ def _check_retinanet(model, check_name):
     backbone = model.fpn.backbone
     height, width = _model_image_size(backbone)
     batch = images(height, width, seed=3)
-    found = as_array(_call_model(model, batch), "The model's output")
+    try:
+        found = as_array(_call_model(model, batch), "The model's output")
+    except AssertionError:
+        _diagnose_classes_from_box_head(model)
+        raise
     num_anchors = sum(anchors_per_level(height, width))
+    if found.shape != (len(batch), num_anchors, 4 + num_classes):
+        _diagnose_classes_from_box_head(model)
     _check_output_shape(found, (len(batch), num_anchors, 4 + num_classes), len(batch), height, width, num_classes)
 
     features = backbone(batch, training=False)
