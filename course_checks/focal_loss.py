@@ -76,8 +76,8 @@ NOT_FINITE = Cause(
 DEFAULTS_WRONG = Cause(
     "focal.defaults",
     "Called without alpha and gamma, sigmoid_focal_loss computes the loss of α = {found_alpha:g}, γ = "
-    "{found_gamma:g}; the defaults are the paper's, α = {alpha} and γ = {gamma}: `def sigmoid_focal_loss(labels, "
-    "logits, alpha={alpha}, gamma={gamma})`.")
+    "{found_gamma:g}; the defaults are the paper's, α = {alpha} and γ = {gamma}: make them the "
+    "signature's defaults (alpha={alpha}, gamma={gamma}).")
 CAPPED = Cause(
     "focal.capped",
     "sigmoid_focal_loss is capped for confident wrong predictions: for label {label:g} and logit {logit:g} "
