@@ -152,7 +152,8 @@ WRONG_ALPHAS = (0.75, 0.5, 1.0)
 """α values a learner may pass instead of the paper's: 1 − α (the weights swapped), 0.5 and 1 (none)."""
 
 WRONG_BETAS = ((1 / 9, "1/9"), (0.11, "0.11"), (0.5, "0.5"), (0.1, "0.1"))
-"""Smooth-L1 β values from other code bases: 1/9 (Detectron's), 0.11 (detectron2's), 0.5 and 0.1."""
+"""Smooth-L1 β values from other code bases: 1/9 (torchvision's smooth_l1_loss default), 0.11 (Detectron's
+RETINANET.BBOX_REG_BETA), 0.5 and 0.1."""
 
 
 def _diagnose_constants(found, targets, predictions, num_classes, what):

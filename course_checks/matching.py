@@ -1,8 +1,9 @@
 """Stage 3, exercise 3, matching: ``match_anchors(anchors, gt_boxes)`` (TEST_MATCHING).
 
 Lin et al., Sec. 4, "Anchors": an anchor is positive at IoU ≥ 0.5 with its best ground-truth box, background
-below 0.4, ignored in between; as in the paper's code (Detectron), each box also makes positive the anchors
-that overlap it most, which keep their own best box.
+below 0.4, ignored in between; as torchvision's and detectron2's ``allow_low_quality_matches`` (not Detectron,
+which turns such anchors below 0.4 back into background), each box that overlaps some anchor also makes
+positive the anchors that overlap it most, which keep their own best box.
 """
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Smooth L1 with β = 1/9 (Detectron's setting) instead of the course's β = 1."""
+"""Smooth L1 with β = 1/9 (the default of torchvision's detection smooth_l1_loss) instead of the course's β = 1."""
 from course import tf
 from retinanet.losses import sigmoid_focal_loss, smooth_l1_loss
 
