@@ -328,6 +328,19 @@ def resnet_outputs(model, batch, first_layer, names):
     return keras.Model(first.input, [holder.get_layer(name).output for name in names])(batch, training=False)
 
 
+def reads_resnet_directly(model, first_layer, names):
+    """Whether functional ``model`` feeds its input straight into its layer ``first_layer`` and returns the
+    outputs of its layers ``names`` themselves: then what it computes *is* what those layers compute from the
+    images (:func:`resnet_outputs` would run the same graph again), by construction."""
+    inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
+    if len(inputs) != 1 or len(outputs) != len(names) or not any(l.name == first_layer for l in model.layers):
+        return False
+    layers = {layer.name: layer for layer in model.layers}
+    if any(name not in layers for name in names) or layers[first_layer].input is not inputs[0]:
+        return False
+    return all(output is layers[name].output for output, name in zip(outputs, names))
+
+
 def output_feeds_layer(model, index, layer_name):
     """Whether output ``index`` of functional ``model`` is the *input* of its layer ``layer_name``."""
     holder = layer_holder(model, layer_name)
@@ -335,7 +348,8 @@ def output_feeds_layer(model, index, layer_name):
     return layer is not None and layer.input is model.outputs[index]
 
 
-PROBES = {function.__name__: function for function in (resnet_outputs, output_feeds_layer, build_eagerly)}
+PROBES = {function.__name__: function for function in (resnet_outputs, reads_resnet_directly, output_feeds_layer,
+                                                       build_eagerly)}
 """The checks' helpers that must run beside the learner's objects (by name, for :meth:`Agent.handle`)."""
 
 
