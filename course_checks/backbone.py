@@ -117,7 +117,7 @@ def TEST_BACKBONE_MODEL(get_backbone):
     # Behaviour: the outputs are ResNet50's C3, C4, C5 of the images, with nothing before or after. Judged by
     # value, so any graph computing them passes (outputs renamed by an Identity layer, ResNet50 wrapped
     # behind a fresh keras.Input); the layer names only explain a difference.
-    batch = images(*DEFAULT_INPUT_SHAPE[:2])
+    batch = images(*DEFAULT_INPUT_SHAPE[:2], batch=1)  # a Keras model takes any batch: one image is enough
     found = call_learner("Calling your backbone", model, batch, training=False)
     if isinstance(found, dict) or not isinstance(found, (list, tuple)) or len(found) != 3:
         fail(BACKBONE_OUTPUT_TYPE, found=describe(found) + (f" with keys {sorted(found)}" if isinstance(found, dict)
