@@ -73,6 +73,19 @@ ANCHORS_ORDER = Cause(
     "anchors.order",
     "{what} has the right anchors in the wrong order; the order is level (P3 first), row, column, then the {anchors} "
     "anchors of a location (aspect ratio major, scale minor).")
+ANCHORS_HALF_PIXEL = Cause(
+    "anchors.half_pixel",
+    "{what} puts every anchor centre ½ pixel off ({shift}): the centre of a cell is ((column + 0.5) · stride, "
+    "(row + 0.5) · stride) in continuous pixel coordinates, with no ± 0.5 pixel-index correction.")
+ANCHORS_PLUS_ONE = Cause(
+    "anchors.plus_one",
+    "{what} uses the '+1' pixel convention (sides w − 1, x2 = x1 + w − 1); the course's boxes are continuous: "
+    "an anchor of width w has x2 − x1 = w.")
+ANCHORS_STRIDE_FROM_CELLS = Cause(
+    "anchors.stride_from_cells",
+    "{what}: the centres of P{level} are {found:g} pixels apart, image size / cells; the stride of level l is "
+    "2^l = {stride} whatever the image size ('same' padding rounds the cells up, so the last cell may "
+    "overhang the image).")
 ANCHORS_LEVEL_DIFFERS = Cause(
     "anchors.level_differs",
     "{what}: the anchors of P{level} (stride {stride}) differ; they should have sides {base:g} · (2^0, 2^(1/3), "
@@ -81,13 +94,15 @@ ANCHORS_LEVEL_DIFFERS = Cause(
 
 
 def anchor_grid(height, width, *, cells=math.ceil, offset=0.5, scale_major=False, column_major=False,
-                ratio_inverted=False, scale_on_area=False, keep_area=True, levels_reversed=False):
+                ratio_inverted=False, scale_on_area=False, keep_area=True, levels_reversed=False,
+                stride_from_cells=False):
     """The anchors of the paper with optional mistakes; without any it equals the reference's anchors."""
     levels = []
     for level, base in zip(PYRAMID_LEVELS, ANCHOR_SIZES):
         stride = 2 ** level
         rows, cols = cells(height / stride), cells(width / stride)
-        ys, xs = (np.arange(rows) + offset) * stride, (np.arange(cols) + offset) * stride
+        stride_y, stride_x = (height / rows, width / cols) if stride_from_cells else (stride, stride)
+        ys, xs = (np.arange(rows) + offset) * stride_y, (np.arange(cols) + offset) * stride_x
         if column_major:
             centre_x, centre_y = np.meshgrid(xs, ys, indexing="ij")
         else:
@@ -129,8 +144,31 @@ def _sorted_rows(boxes):
     return boxes[np.lexsort(boxes.T[::-1])]
 
 
+ANCHOR_TOLERANCE = 1e-4
+"""Each coordinate may differ by this fraction of its own anchor's size (width + height): 6·10⁻³ pixel on a
+32-pixel P3 anchor, far below a ½-pixel or one-pixel mistake, far above float32 rounding."""
+
+
 def _anchors_match(found, expected):
-    return close(found, expected, atol=1e-3)
+    """Same shape, finite, and each anchor within :data:`ANCHOR_TOLERANCE` of its own size (not of the largest
+    coordinate of all, which would let a ½-pixel mistake on the small anchors pass)."""
+    found, expected = np.asarray(found, np.float64), np.asarray(expected, np.float64)
+    if found.shape != expected.shape or found.ndim != 2 or not np.all(np.isfinite(found)):
+        return False
+    size = (expected[:, 2] - expected[:, 0]) + (expected[:, 3] - expected[:, 1])
+    return bool(np.all(np.abs(found - expected) <= ANCHOR_TOLERANCE * np.maximum(size, 1.0)[:, None]))
+
+
+def _diagnose_pixel_conventions(found, expected, what):
+    """Sides one pixel short (the '+1' convention), or every centre moved by ½ pixel."""
+    found_sides, expected_sides = found[:, 2:] - found[:, :2], expected[:, 2:] - expected[:, :2]
+    if np.allclose(found_sides, expected_sides - 1.0, atol=1e-3):
+        fail(ANCHORS_PLUS_ONE, what=what)
+    if np.allclose(found_sides, expected_sides, atol=1e-3):
+        shift = (found[:, :2] + found[:, 2:]) / 2 - (expected[:, :2] + expected[:, 2:]) / 2
+        if np.allclose(np.abs(shift), 0.5, atol=1e-3):
+            signs = sorted({f"{value:+g}" for value in np.round(shift, 3).ravel()})
+            fail(ANCHORS_HALF_PIXEL, what=what, shift="shifted by " + " and ".join(signs) + " pixel")
 
 
 def _check_anchor_count(found, expected, height, width, what):
@@ -152,9 +190,14 @@ def _diagnose_level(found, expected, height, width, what):
     for level, count, base in zip(PYRAMID_LEVELS, anchors_per_level(height, width), ANCHOR_SIZES):
         chunk = slice(start, start + count)
         start += count
-        if close(found[chunk], expected[chunk], atol=1e-3):
+        if _anchors_match(found[chunk], expected[chunk]):
             continue
         boxes = found[chunk]
+        wrong_stride = anchor_grid(height, width, stride_from_cells=True)[chunk]
+        if _anchors_match(boxes, wrong_stride):
+            rows, cols = math.ceil(height / 2 ** level), math.ceil(width / 2 ** level)
+            spacing = width / cols if width / cols != 2 ** level else height / rows
+            fail(ANCHORS_STRIDE_FROM_CELLS, what=what, level=level, found=spacing, stride=2 ** level)
         sides = np.sqrt(np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0.0))
         ratios = np.unique(np.round((boxes[:, 3] - boxes[:, 1]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1e-9), 2))
         fail(ANCHORS_LEVEL_DIFFERS, what=what, level=level, stride=2 ** level, base=base, smallest=sides.min(),
@@ -172,7 +215,8 @@ def TEST_ANCHORS(generate_anchors):
         if _anchors_match(found, expected):
             continue
         diagnose(found, ANCHOR_VARIANTS, _anchors_match, height, width, what=what)
-        expect(not close(_sorted_rows(found), _sorted_rows(expected), atol=1e-3), ANCHORS_ORDER, what=what)
+        _diagnose_pixel_conventions(found, expected, what)
+        expect(not _anchors_match(_sorted_rows(found), _sorted_rows(expected)), ANCHORS_ORDER, what=what)
         _diagnose_level(found, expected, height, width, what)
     passed(f"TEST_ANCHORS passed: {len(ANCHOR_SCALES) * len(ASPECT_RATIOS)} anchors per location on P3–P7, in the "
            "reference order, with the paper's sizes, ratios and centres.")

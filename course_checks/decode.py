@@ -10,7 +10,7 @@ import numpy as np
 
 from retinanet._tf import tf
 from retinanet.anchors import ANCHORS_PER_LOCATION, anchors_per_level, generate_anchors
-from retinanet.boxes import decode, encode
+from retinanet.boxes import BOX_VARIANCES, decode, encode
 from retinanet.postprocess import (MAX_DETECTIONS, NMS_IOU_THRESHOLD, SCORE_THRESHOLD, TOP_K_PER_LEVEL,
                                    decode_detections as reference_decode, top_candidates)
 
@@ -33,8 +33,28 @@ DECODE_SHAPES = Cause(
     "{found}.")
 DECODE_BELOW_THRESHOLD = Cause(
     "decode.below_threshold",
-    "{what} keeps a detection scoring {score:.3f}, below {score_threshold}; drop scores that are not above "
+    "{what} keeps a detection scoring {score:.3f}, below {threshold:g}; drop scores that are not above "
     "score_threshold.")
+DECODE_ARGUMENT_IGNORED = Cause(
+    "decode.argument_ignored",
+    "{what} returns the detections of {name}={default:g} whatever is passed: use the {name} argument "
+    "(the check calls decode_detections with other values too), not a number written into the function.")
+DECODE_NMS_PER_LEVEL = Cause(
+    "decode.nms_per_level",
+    "{what} keeps two overlapping boxes of one class that come from different pyramid levels: NMS runs once, "
+    "after the candidates of all levels are merged (Sec. 4.1), not level by level.")
+DECODE_TRUNCATED_BEFORE_NMS = Cause(
+    "decode.truncated_before_nms",
+    "{what} keeps only the best max_detections candidates before NMS, so the boxes NMS suppresses leave "
+    "gaps: apply NMS to every candidate, then keep the best max_detections (max_total_size).")
+DECODE_CLIP_ONE_BOUND = Cause(
+    "decode.clip_one_bound",
+    "{what} clips the boxes on one side only ({side}); clip both: 0 ≤ x ≤ width and 0 ≤ y ≤ height "
+    "(`tf.clip_by_value(boxes, 0.0, [image_width, image_height, image_width, image_height])`).")
+DECODE_NO_VARIANCES = Cause(
+    "decode.no_variances",
+    "{what} decodes the deltas without the box variances ({variances}): decode with the box coding's decode "
+    "(`decode(anchors, predictions[..., :4])`), which scales the deltas by them, as encode divided by them.")
 DECODE_SOFTMAX = Cause(
     "decode.softmax",
     "{what} scores with a softmax over the classes; RetinaNet's scores are independent per-class sigmoids "
@@ -103,7 +123,7 @@ DECODE_TOP_K_DIFFERS = Cause(
     "{what} should keep the 2 best of P3's seven candidates plus P4's one ({expected} detections), found {found}.")
 DECODE_MAX_DETECTIONS = Cause(
     "decode.max_detections",
-    "{what} should return at most 2 detections per image (boxes of shape {expected}), found num_detections "
+    "{what} should return at most {limit} detections per image (boxes of shape {expected}), found num_detections "
     "{found_count} and boxes of shape {found}; pass max_detections to NMS as max_output_size_per_class and "
     "max_total_size.")
 
@@ -130,7 +150,8 @@ def decode_case():
     and bottom edges (clipped: x to the width, y to the height); two class-2 boxes at the left edge that
     overlap by 0.375 as decoded and are equal once clipped (clipping before NMS suppresses one).
     Image 1: a detection at flattened index 7 (< K²), where a swapped // and % still finds something, and a
-    class-0 and a class-1 box on two overlapping anchors of one place (both kept: NMS is per class).
+    class-0 and a class-1 box on two overlapping anchors of one place (both kept: NMS is per class), and a
+    class-2 box on P3 overlapping a class-2 box on P4 by 0.88 (one kept: NMS runs after merging the levels).
     Background logits are −12 (score 6·10⁻⁶). The one-image top-k case has seven separate class-2
     candidates on P3 and one on P4.
     """
@@ -158,6 +179,9 @@ def decode_case():
     predictions[1, at(0, 0, 0, 2), 4 + 1] = _logit(0.65)  # flattened index 7 < K²: shows a swapped // and %
     predictions[1, at(0, 4, 7, 4), 4 + 0] = _logit(0.90)  # two classes on overlapping anchors (IoU ≈ 0.63):
     predictions[1, at(0, 4, 7, 5), 4 + 1] = _logit(0.75)  # both kept, as NMS is per class
+    for index, box, score in ((at(0, 2, 2, 3), [8, 8, 40, 40], 0.83), (at(1, 1, 1, 3), [10, 8, 42, 40], 0.81)):
+        predictions[1, index, :4] = np.asarray(encode(anchors[index], np.array(box, np.float32)))
+        predictions[1, index, 4 + 2] = _logit(score)  # one class on P3 and P4, IoU 0.88: NMS after merging
 
     top_k_case = np.copy(predictions[:1])
     top_k_case[..., :4] = 0.0
@@ -194,13 +218,14 @@ def _select(boxes, scores, height, width, top_k, mistake):
     return [np.concatenate(parts, axis=1) for parts in (picked_boxes, picked_scores, picked_classes)]
 
 
-def _nms(boxes, scores, classes, num_classes, max_detections, class_wise=True, clip_boxes=False):
+def _nms(boxes, scores, classes, num_classes, max_detections, class_wise=True, clip_boxes=False,
+         iou_threshold=NMS_IOU_THRESHOLD, score_threshold=SCORE_THRESHOLD):
     """TensorFlow's combined NMS, per class (as the reference) or with every candidate in one class; then the
     kept candidates' classes are found again by their scores, which the check's images keep distinct."""
     if not class_wise:
         nmsed = tf.image.combined_non_max_suppression(
-            boxes[:, :, None, :], scores[..., None], max_detections, max_detections, NMS_IOU_THRESHOLD,
-            SCORE_THRESHOLD, clip_boxes=clip_boxes)
+            boxes[:, :, None, :], scores[..., None], max_detections, max_detections, iou_threshold,
+            score_threshold, clip_boxes=clip_boxes)
         found_scores = nmsed.nmsed_scores.numpy()
         match = np.abs(found_scores[:, :, None] - scores[:, None, :]).argmin(-1)
         return (nmsed.nmsed_boxes.numpy(), found_scores, np.take_along_axis(classes, match, axis=1),
@@ -208,50 +233,86 @@ def _nms(boxes, scores, classes, num_classes, max_detections, class_wise=True, c
     class_scores = scores[..., None] * (classes[..., None] == np.arange(num_classes))  # no row for a class ≥ K
     nmsed = tf.image.combined_non_max_suppression(
         boxes[:, :, None, :].astype(np.float32), class_scores.astype(np.float32), max_detections, max_detections,
-        NMS_IOU_THRESHOLD, SCORE_THRESHOLD, clip_boxes=clip_boxes)
+        iou_threshold, score_threshold, clip_boxes=clip_boxes)
     return (nmsed.nmsed_boxes.numpy(), nmsed.nmsed_scores.numpy(), nmsed.nmsed_classes.numpy().astype(int),
             nmsed.valid_detections.numpy())
 
 
-def _decode_with(predictions, height, width, *, scores=tf.sigmoid, select=None, clip="before", limits="xy",
-                 nms="class_wise"):
-    """Inference at the paper's settings with one optional mistake, from the reference's pieces (decode,
-    top-k per level) and TensorFlow's NMS."""
+def _best(candidates, limit):
+    """The ``limit`` best-scoring of the candidates (boxes, scores, classes) of each image."""
+    boxes, scores, classes = candidates
+    order = np.argsort(-scores, axis=-1, kind="stable")[:, :limit]
+    return (np.take_along_axis(boxes, order[..., None], axis=1), np.take_along_axis(scores, order, axis=1),
+            np.take_along_axis(classes, order, axis=1))
+
+
+def _nms_per_level(candidates, counts, num_classes, limit, **thresholds):
+    """Class-wise NMS on each level's candidates separately, the survivors merged by score."""
+    kept, start = [], 0
+    for count in counts:
+        part = [x[:, start:start + count] for x in candidates]
+        start += count
+        boxes, scores, classes, valid = _nms(*part, num_classes, limit, **thresholds)
+        scores = np.where(np.arange(limit) < valid[:, None], scores, 0.0)
+        kept.append((boxes, scores, classes))
+    boxes, scores, classes = _best([np.concatenate(parts, axis=1) for parts in zip(*kept)], limit)
+    valid = (scores > 0).sum(-1)
+    return [boxes * (scores > 0)[..., None], scores, classes * (scores > 0), valid]
+
+
+def _decode_with(predictions, height, width, options=None, *, scores=tf.sigmoid, select=None, clip="before",
+                 limits="xy", nms="class_wise", variances=True):
+    """Inference at the paper's settings (or ``options``: score_threshold, nms_iou_threshold, max_detections)
+    with one optional mistake, from the reference's pieces (decode, top-k per level) and TensorFlow's NMS."""
+    options = options or {}
+    limit = options.get("max_detections", MAX_DETECTIONS)
+    thresholds = dict(iou_threshold=options.get("nms_iou_threshold", NMS_IOU_THRESHOLD),
+                      score_threshold=options.get("score_threshold", SCORE_THRESHOLD))
     num_classes = predictions.shape[-1] - 4
     anchors = generate_anchors(height, width)
-    boxes = np.asarray(decode(anchors[None], predictions[..., :4]))
-    size = [width, height, width, height] if limits == "xy" else [height, width, height, width]
+    deltas = predictions[..., :4] if variances else predictions[..., :4] / np.asarray(BOX_VARIANCES, np.float32)
+    boxes = np.asarray(decode(anchors[None], deltas))
+    size = np.array([width, height, width, height] if limits == "xy" else [height, width, height, width], np.float32)
     if clip in ("before", "unit"):
-        boxes = np.clip(boxes, 0.0, np.array(size, np.float32))
+        boxes = np.clip(boxes, 0.0, size)
+    elif clip == "upper":
+        boxes = np.minimum(boxes, size)
+    elif clip == "lower":
+        boxes = np.maximum(boxes, 0.0)
     probabilities = np.asarray(scores(tf.convert_to_tensor(predictions[..., 4:], tf.float32)))
     candidates = _select(boxes, probabilities, height, width, TOP_K_PER_LEVEL, select)
     if nms == "none":
-        candidate_boxes, candidate_scores, candidate_classes = candidates
-        order = np.argsort(-candidate_scores, axis=-1, kind="stable")[:, :MAX_DETECTIONS]
-        top_scores = np.take_along_axis(candidate_scores, order, axis=1)
-        keep = top_scores > SCORE_THRESHOLD
-        result = [np.take_along_axis(candidate_boxes, order[..., None], axis=1) * keep[..., None], top_scores * keep,
-                  np.take_along_axis(candidate_classes, order, axis=1) * keep, keep.sum(-1)]
+        candidate_boxes, top_scores, candidate_classes = _best(candidates, limit)
+        keep = top_scores > thresholds["score_threshold"]
+        result = [candidate_boxes * keep[..., None], top_scores * keep, candidate_classes * keep, keep.sum(-1)]
+    elif nms == "per_level":
+        counts = [min(TOP_K_PER_LEVEL, count * num_classes) for count in anchors_per_level(height, width)]
+        result = _nms_per_level(candidates, counts, num_classes, limit, **thresholds)
     else:
-        result = list(_nms(*candidates, num_classes, MAX_DETECTIONS, class_wise=nms == "class_wise",
-                           clip_boxes=clip == "unit"))
+        if nms == "truncated":
+            candidates = _best(candidates, limit)
+        result = list(_nms(*candidates, num_classes, limit, class_wise=nms != "class_agnostic",
+                           clip_boxes=clip == "unit", **thresholds))
     if clip == "after":
         result[0] = np.clip(result[0], 0.0, np.array(size, np.float32))
     return result
 
 
 DECODE_VARIANTS = (
-    Variant(DECODE_SOFTMAX, lambda p, h, w: _decode_with(p, h, w, scores=tf.nn.softmax)),
-    Variant(DECODE_SWAPPED_INDEX, lambda p, h, w: _decode_with(p, h, w, select="swapped_index")),
-    Variant(DECODE_PER_ANCHOR_MAX, lambda p, h, w: _decode_with(p, h, w, select="per_anchor_max")),
-    Variant(DECODE_RAW_ANCHORS, lambda p, h, w: _reference_detections(_without_deltas(p), h, w)),
-    Variant(DECODE_NO_NMS, lambda p, h, w: _decode_with(p, h, w, nms="none")),
-    Variant(DECODE_CLASS_AGNOSTIC, lambda p, h, w: _decode_with(p, h, w, nms="class_agnostic")),
-    Variant(DECODE_CLIP_AFTER_NMS, lambda p, h, w: _decode_with(p, h, w, clip="after")),
-    Variant(DECODE_NO_CLIP, lambda p, h, w: _decode_with(p, h, w, clip="none")),
-    Variant(DECODE_UNIT_CLIP, lambda p, h, w: _decode_with(p, h, w, clip="unit")),
-    Variant(DECODE_CLIP_SWAPPED, lambda p, h, w: _decode_with(p, h, w, limits="yx")),
-    Variant(DECODE_FIRST_IMAGE, lambda p, h, w: _reference_detections(np.repeat(p[:1], len(p), axis=0), h, w)),
+    Variant(DECODE_SOFTMAX, lambda p, h, w, o: _decode_with(p, h, w, o, scores=tf.nn.softmax)),
+    Variant(DECODE_SWAPPED_INDEX, lambda p, h, w, o: _decode_with(p, h, w, o, select="swapped_index")),
+    Variant(DECODE_PER_ANCHOR_MAX, lambda p, h, w, o: _decode_with(p, h, w, o, select="per_anchor_max")),
+    Variant(DECODE_RAW_ANCHORS, lambda p, h, w, o: _reference_detections(_without_deltas(p), h, w, **o)),
+    Variant(DECODE_NO_NMS, lambda p, h, w, o: _decode_with(p, h, w, o, nms="none")),
+    Variant(DECODE_CLASS_AGNOSTIC, lambda p, h, w, o: _decode_with(p, h, w, o, nms="class_agnostic")),
+    Variant(DECODE_NMS_PER_LEVEL, lambda p, h, w, o: _decode_with(p, h, w, o, nms="per_level")),
+    Variant(DECODE_TRUNCATED_BEFORE_NMS, lambda p, h, w, o: _decode_with(p, h, w, o, nms="truncated")),
+    Variant(DECODE_CLIP_AFTER_NMS, lambda p, h, w, o: _decode_with(p, h, w, o, clip="after")),
+    Variant(DECODE_NO_CLIP, lambda p, h, w, o: _decode_with(p, h, w, o, clip="none")),
+    Variant(DECODE_UNIT_CLIP, lambda p, h, w, o: _decode_with(p, h, w, o, clip="unit")),
+    Variant(DECODE_CLIP_SWAPPED, lambda p, h, w, o: _decode_with(p, h, w, o, limits="yx")),
+    Variant(DECODE_NO_VARIANCES, lambda p, h, w, o: _decode_with(p, h, w, o, variances=False)),
+    Variant(DECODE_FIRST_IMAGE, lambda p, h, w, o: _reference_detections(np.repeat(p[:1], len(p), axis=0), h, w, **o)),
 )
 """Inference with one mistake made, tried in this order."""
 
@@ -326,19 +387,44 @@ def _report_difference(found, expected, what):
                  found=_few(np.round(f[0], 1), 3))
 
 
-def _check_main_case(decode_detections, height, width, predictions):
-    what = f"decode_detections(predictions, {height}, {width})"
-    found = _detections(call_learner(what, decode_detections, predictions, height, width), what)
-    _check_shapes(found, len(predictions), MAX_DETECTIONS, what)
-    expected = _reference_detections(predictions, height, width)
+DECODE_OPTIONS = ({}, {"score_threshold": 0.72}, {"nms_iou_threshold": 0.7}, {"max_detections": 3})
+"""The arguments of each call on the main case: the paper's settings, then each setting changed once, so that
+a number written into the function shows. At 0.72 the scores 0.70 and below go; at IoU 0.7 the two class-0
+boxes of image 0 (IoU ≈ 0.63) both stay; with 3 detections, image 0's third is found only after NMS."""
+
+DEFAULTS = {"score_threshold": SCORE_THRESHOLD, "nms_iou_threshold": NMS_IOU_THRESHOLD,
+            "max_detections": MAX_DETECTIONS}
+
+CLIPPED_SIDES = {"upper": "at width and height only, not at 0", "lower": "at 0 only, not at width and height"}
+
+
+def _check_main_case(decode_detections, height, width, predictions, options):
+    arguments = "".join(f", {name}={value:g}" for name, value in options.items())
+    what = f"decode_detections(predictions, {height}, {width}{arguments})"
+    found = _detections(call_learner(what, decode_detections, predictions, height, width, **options), what)
+    limit = options.get("max_detections", MAX_DETECTIONS)
+    if "max_detections" in options:
+        expect(found[0].shape[1:] == (limit, 4) and np.all(found[3] <= limit), DECODE_MAX_DETECTIONS, what=what,
+               limit=limit, expected=(len(predictions), limit, 4), found=found[0].shape,
+               found_count=found[3].astype(int).tolist())
+    _check_shapes(found, len(predictions), limit, what)
+    expected = _reference_detections(predictions, height, width, **options)
     if _same_detections(found, expected):
         return
+    for name in options:
+        if name != "max_detections" and _same_detections(found, _reference_detections(predictions, height, width)):
+            fail(DECODE_ARGUMENT_IGNORED, what=what, name=name, default=DEFAULTS[name])
+    threshold = options.get("score_threshold", SCORE_THRESHOLD)
     for boxes, scores, _ in _per_image(found):
-        low = scores[scores <= SCORE_THRESHOLD]
-        expect(not len(low), DECODE_BELOW_THRESHOLD, what=what, score=float(low[0]) if len(low) else 0.0)
-    variant = first_match(found, DECODE_VARIANTS, _same_detections, predictions, height, width)
+        low = scores[scores <= threshold]
+        expect(not len(low), DECODE_BELOW_THRESHOLD, what=what, threshold=threshold,
+               score=float(low[0]) if len(low) else 0.0)
+    variant = first_match(found, DECODE_VARIANTS, _same_detections, predictions, height, width, options)
     if variant is not None:
         fail(variant.cause, what=what)
+    for clip, side in CLIPPED_SIDES.items():
+        if _same_detections(found, _decode_with(predictions, height, width, options, clip=clip)):
+            fail(DECODE_CLIP_ONE_BOUND, what=what, side=side)
     _report_difference(found, expected, what)
 
 
@@ -361,11 +447,9 @@ def _check_top_k(decode_detections, height, width, top_k_case):
 def TEST_DECODE(decode_detections):
     """Inference: sigmoid scores, 0.05 threshold, top-k per level, decoding, clipping and class-wise NMS."""
     height, width, predictions, top_k_case = decode_case()
-    _check_main_case(decode_detections, height, width, predictions)
+    _check_main_case(decode_detections, height, width, predictions, DECODE_OPTIONS[0])
     _check_top_k(decode_detections, height, width, top_k_case)
-    what = f"decode_detections(predictions, {height}, {width}, max_detections=2)"
-    found = _detections(call_learner(what, decode_detections, predictions, height, width, max_detections=2), what)
-    expect(found[0].shape[1:] == (2, 4) and np.all(found[3] <= 2), DECODE_MAX_DETECTIONS, what=what,
-           expected=(len(predictions), 2, 4), found=found[0].shape, found_count=found[3].astype(int).tolist())
+    for options in DECODE_OPTIONS[1:]:
+        _check_main_case(decode_detections, height, width, predictions, options)
     passed(f"TEST_DECODE passed: sigmoid scores, threshold {SCORE_THRESHOLD:g}, top-k per level, decoding, "
            f"clipping before NMS and class-wise NMS at IoU {NMS_IOU_THRESHOLD:g}, for a batch of images.")

@@ -7,7 +7,7 @@ classes, the box loss smooth L1 over the positive anchors, each divided by the n
 
 import numpy as np
 
-from retinanet.losses import detection_loss_terms, sigmoid_focal_loss, smooth_l1_loss
+from retinanet.losses import FOCAL_ALPHA, SMOOTH_L1_BETA, detection_loss_terms, sigmoid_focal_loss, smooth_l1_loss
 from retinanet.matching import BACKGROUND, IGNORE
 
 from course_checks.harness import (Cause, Variant, as_array, call_learner, check, close, describe, expect, fail,
@@ -60,6 +60,19 @@ LOSS_ONLY_POSITIVES_CLASSIFIED = Cause(
 LOSS_BOX_MEAN = Cause(
     "loss.box_mean",
     "{what}: the box loss averages the 4 deltas of an anchor; sum smooth L1 over them (axis -1).")
+LOSS_ALPHA = Cause(
+    "loss.alpha",
+    "{what}: the classification loss is the focal loss with α = {found_alpha:g}; the paper's is α = {alpha} "
+    "(the positives' weight; background gets 1 − α): call sigmoid_focal_loss with its defaults or alpha={alpha}.")
+LOSS_SMOOTH_L1_BETA = Cause(
+    "loss.smooth_l1_beta",
+    "{what}: the box loss is smooth L1 with β = {found_beta}; the course's smooth_l1_loss uses β = {beta:g} "
+    "(quadratic below |d| = {beta:g}, linear above): call smooth_l1_loss(targets, predictions) as it is.")
+LOSS_IGNORED_AS_POSITIVE = Cause(
+    "loss.ignored_as_positive",
+    "{what}: ignored anchors (label {ignore}) are counted as positive (labels != {background}); a positive "
+    "anchor has a class label ≥ 0, so `positive = labels >= 0`; ignored anchors get no box loss and do not "
+    "count in the normaliser.")
 LOSS_CLASSIFICATION_DIFFERS = Cause(
     "loss.classification_differs",
     "{what}: the classification loss is {found}, expected {expected}; sum the focal loss of non-ignored "
@@ -87,13 +100,16 @@ def loss_case():
 
 
 def _loss_with(targets, predictions, num_classes, *, positive=lambda labels: labels >= 0, classified="counted",
-               normaliser="positives", box_over="positives", box_reduce=np.sum):
+               normaliser="positives", box_over="positives", box_reduce=np.sum, alpha=FOCAL_ALPHA,
+               beta=SMOOTH_L1_BETA):
     """Per-image (classification, box) losses with optional mistakes, from the reference's element-wise losses."""
     labels = targets[..., 4]
     is_positive, ignored = positive(labels), labels == IGNORE
-    one_hot = np.eye(num_classes)[np.where(is_positive, labels, 0).astype(int)] * is_positive[..., None]
-    focal = np.asarray(sigmoid_focal_loss(one_hot, predictions[..., 4:]), np.float64).sum(-1)
-    smooth = box_reduce(np.asarray(smooth_l1_loss(targets[..., :4], predictions[..., :4]), np.float64), axis=-1)
+    has_class = is_positive & (labels >= 0)  # an ignored anchor taken as positive has no class: a zero row
+    one_hot = np.eye(num_classes)[np.where(has_class, labels, 0).astype(int)] * has_class[..., None]
+    focal = np.asarray(sigmoid_focal_loss(one_hot, predictions[..., 4:], alpha=alpha), np.float64).sum(-1)
+    smooth = box_reduce(np.asarray(smooth_l1_loss(targets[..., :4], predictions[..., :4], beta=beta), np.float64),
+                        axis=-1)
     weights = {"counted": ~ignored, "all": np.ones_like(ignored), "positives": is_positive}[classified]
     box_mask = {"positives": is_positive, "non_ignored": ~ignored, "all": np.ones_like(ignored)}[box_over]
     counts = {
@@ -117,6 +133,9 @@ LOSS_VARIANTS = (
     Variant(LOSS_CLASS_ZERO, lambda *case: _loss_with(*case, positive=lambda labels: labels > 0)),
     Variant(LOSS_ONLY_POSITIVES_CLASSIFIED, lambda *case: _loss_with(*case, classified="positives")),
     Variant(LOSS_BOX_MEAN, lambda *case: _loss_with(*case, box_reduce=np.mean)),
+    Variant(LOSS_IGNORED_AS_POSITIVE, lambda *case: _loss_with(*case, positive=lambda labels: labels != BACKGROUND)),
+    Variant(LOSS_IGNORED_AS_POSITIVE, lambda *case: _loss_with(*case, positive=lambda labels: labels != BACKGROUND,
+                                                               classified="all")),
 )
 """The paper's loss with one mistake made, tried in this order."""
 
@@ -127,6 +146,24 @@ def _losses_match(found, expected):
 
 def _rounded(values):
     return str(np.round(values, 3).tolist())
+
+
+WRONG_ALPHAS = (0.75, 0.5, 1.0)
+"""α values a learner may pass instead of the paper's: 1 − α (the weights swapped), 0.5 and 1 (none)."""
+
+WRONG_BETAS = ((1 / 9, "1/9"), (0.11, "0.11"), (0.5, "0.5"), (0.1, "0.1"))
+"""Smooth-L1 β values from other code bases: 1/9 (torchvision's smooth_l1_loss default), 0.11 (Detectron's
+RETINANET.BBOX_REG_BETA), 0.5 and 0.1."""
+
+
+def _diagnose_constants(found, targets, predictions, num_classes, what):
+    """A loss that is right but for one constant: the focal loss's α, or the smooth L1's β."""
+    for alpha in WRONG_ALPHAS:
+        if _losses_match(found, _loss_with(targets, predictions, num_classes, alpha=alpha)):
+            fail(LOSS_ALPHA, what=what, found_alpha=alpha)
+    for beta, shown in WRONG_BETAS:
+        if _losses_match(found, _loss_with(targets, predictions, num_classes, beta=beta)):
+            fail(LOSS_SMOOTH_L1_BETA, what=what, found_beta=shown, beta=SMOOTH_L1_BETA)
 
 
 @check
@@ -145,6 +182,7 @@ def TEST_DETECTION_LOSS(detection_loss):
         variant = first_match(found, LOSS_VARIANTS, _losses_match, targets, predictions, num_classes)
         if variant is not None:
             fail(variant.cause, what=what)
+        _diagnose_constants(found, targets, predictions, num_classes, what)
         part, cause = (0, LOSS_CLASSIFICATION_DIFFERS) if not close(found[0], expected[0], rtol=1e-3) else \
             (1, LOSS_BOX_DIFFERS)
         fail(cause, what=what, found=_rounded(found[part]), expected=_rounded(expected[part]))

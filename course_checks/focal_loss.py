@@ -73,6 +73,11 @@ NOT_FINITE = Cause(
     "sigmoid_focal_loss is not finite for logits of ±100 (log of a probability that rounded to 0 or 1); "
     "compute the cross-entropy from logits, `tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, "
     "logits=logits)`, as the paper advises.")
+DEFAULTS_WRONG = Cause(
+    "focal.defaults",
+    "Called without alpha and gamma, sigmoid_focal_loss computes the loss of α = {found_alpha:g}, γ = "
+    "{found_gamma:g}; the defaults are the paper's, α = {alpha} and γ = {gamma}: make them the "
+    "signature's defaults (alpha={alpha}, gamma={gamma}).")
 CAPPED = Cause(
     "focal.capped",
     "sigmoid_focal_loss is capped for confident wrong predictions: for label {label:g} and logit {logit:g} "
@@ -134,6 +139,11 @@ def _check_shape(found, expected_shape, what):
     fail(cause, what=what, expected=expected_shape, found=found.shape)
 
 
+WRONG_DEFAULTS = tuple((alpha, gamma) for alpha in (1 - FOCAL_ALPHA, 0.5, 1.0, FOCAL_ALPHA)
+                       for gamma in (FOCAL_GAMMA, 0.0, 1.0) if (alpha, gamma) != (FOCAL_ALPHA, FOCAL_GAMMA))
+"""(α, γ) defaults a learner may write instead of the paper's (α = 0.75 swaps the weights)."""
+
+
 def _check_extreme_logits(sigmoid_focal_loss):
     labels = np.stack([np.ones(EXTREME_LOGITS.shape[1]), np.zeros(EXTREME_LOGITS.shape[1])]).astype(np.float32)
     what = "sigmoid_focal_loss on logits ±100, ±30, ±20"
@@ -143,6 +153,9 @@ def _check_extreme_logits(sigmoid_focal_loss):
     expected = _reference(labels, EXTREME_LOGITS, FOCAL_ALPHA, FOCAL_GAMMA)
     if _matches(found, expected):
         return
+    for alpha, gamma in WRONG_DEFAULTS:
+        if _matches(found, _reference(labels, EXTREME_LOGITS, alpha, gamma)):
+            fail(DEFAULTS_WRONG, found_alpha=alpha, found_gamma=gamma)
     worst = _worst(found, expected, labels, EXTREME_LOGITS)
     hopeless = expected > 1.0  # the wrong predictions, whose loss grows like α_t·|z|
     most_hopeless = np.abs(EXTREME_LOGITS) == np.abs(EXTREME_LOGITS).max()

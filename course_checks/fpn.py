@@ -126,28 +126,31 @@ def _bilinear_2x(x):
 
 
 def _fpn_variants():
-    """(level index, cause, P_level with that mistake made): each is one wrong wiring of the learner's layers."""
+    """(cause, (level index, P_level with that mistake made)): each is one wrong wiring of the learner's layers;
+    bilinear upsampling is tried on P4 (both top-down steps or the first), then on P3 alone."""
 
     def wiring(fpn, c3, c4, c5):
         relu = keras.ops.relu
         lateral5, lateral4, lateral3 = fpn.conv_c5_1x1(c5), fpn.conv_c4_1x1(c4), fpn.conv_c3_1x1(c3)
         merged4 = lateral4 + fpn.upsample_2x(lateral5)
         p6 = fpn.conv_c6_3x3(c5)
-        return {
-            FPN_P7_WITHOUT_RELU: (4, fpn.conv_c7_3x3(p6)),
-            FPN_P7_RELU_ON_OUTPUT: (4, relu(fpn.conv_c7_3x3(relu(p6)))),
-            FPN_P7_RELU_AFTER_CONV: (4, relu(fpn.conv_c7_3x3(p6))),
-            FPN_P6_RELU: (3, relu(p6)),
-            FPN_P5_NOT_SMOOTHED: (2, lateral5),
-            FPN_P4_NOT_SMOOTHED: (1, merged4),
-            FPN_P4_NO_TOP_DOWN: (1, fpn.conv_c4_3x3(lateral4)),
-            FPN_TOP_DOWN_FROM_P5: (1, fpn.conv_c4_3x3(lateral4 + fpn.upsample_2x(fpn.conv_c5_3x3(lateral5)))),
-            FPN_BILINEAR: (1, fpn.conv_c4_3x3(lateral4 + _bilinear_2x(lateral5))),
-            FPN_P3_NOT_SMOOTHED: (0, lateral3 + fpn.upsample_2x(merged4)),
-            FPN_P3_FROM_LATERAL_P4: (0, fpn.conv_c3_3x3(lateral3 + fpn.upsample_2x(lateral4))),
-            FPN_P3_FROM_P4_OUTPUT: (0, fpn.conv_c3_3x3(lateral3 + fpn.upsample_2x(fpn.conv_c4_3x3(merged4)))),
-            FPN_P3_NO_TOP_DOWN: (0, fpn.conv_c3_3x3(lateral3)),
-        }
+        return [
+            (FPN_P7_WITHOUT_RELU, (4, fpn.conv_c7_3x3(p6))),
+            (FPN_P7_RELU_ON_OUTPUT, (4, relu(fpn.conv_c7_3x3(relu(p6))))),
+            (FPN_P7_RELU_AFTER_CONV, (4, relu(fpn.conv_c7_3x3(p6)))),
+            (FPN_P6_RELU, (3, relu(p6))),
+            (FPN_P5_NOT_SMOOTHED, (2, lateral5)),
+            (FPN_P4_NOT_SMOOTHED, (1, merged4)),
+            (FPN_P4_NO_TOP_DOWN, (1, fpn.conv_c4_3x3(lateral4))),
+            (FPN_TOP_DOWN_FROM_P5, (1, fpn.conv_c4_3x3(lateral4 + fpn.upsample_2x(fpn.conv_c5_3x3(lateral5))))),
+            (FPN_BILINEAR, (1, fpn.conv_c4_3x3(lateral4 + _bilinear_2x(lateral5)))),
+            (FPN_P3_NOT_SMOOTHED, (0, lateral3 + fpn.upsample_2x(merged4))),
+            (FPN_P3_FROM_LATERAL_P4, (0, fpn.conv_c3_3x3(lateral3 + fpn.upsample_2x(lateral4)))),
+            (FPN_P3_FROM_P4_OUTPUT, (0, fpn.conv_c3_3x3(lateral3 + fpn.upsample_2x(fpn.conv_c4_3x3(merged4))))),
+            (FPN_P3_NO_TOP_DOWN, (0, fpn.conv_c3_3x3(lateral3))),
+            (FPN_BILINEAR, (0, fpn.conv_c3_3x3(lateral3 + _bilinear_2x(merged4)))),
+            (FPN_BILINEAR, (0, fpn.conv_c3_3x3(lateral3 + _bilinear_2x(lateral4 + _bilinear_2x(lateral5))))),
+        ]
 
     return wiring
 
@@ -245,7 +248,7 @@ def TEST_FPN(FeaturePyramidNetwork):
     if all(close(f, e) for f, e in zip(found, expected)):
         passed("TEST_FPN passed: P3–P7 have the right shapes and match the reference wiring with your layers.")
         return
-    for cause, (index, alternative) in _fpn_variants()(fpn, *features).items():
+    for cause, (index, alternative) in _fpn_variants()(fpn, *features):
         if not close(found[index], expected[index]) and close(found[index], alternative):
             fail(cause)
     index = next(i for i in range(len(LEVEL_NAMES)) if not close(found[i], expected[i]))

@@ -138,8 +138,24 @@ def check(function):
                 function(*args, **kwargs)
         except AssertionError as failure:  # the check's message, behind it only the learner's frames
             raise failure.with_traceback(learner_frames(failure.__traceback__))
+        except Exception as error:  # noqa: BLE001 (anything else the learner's answer made happen)
+            if _passes_through(error):
+                raise
+            failure = AssertionError(
+                f"{function.__name__} could not read your answer: using what your code returned raised "
+                f"{type(error).__name__}: {first_line(error)}. Check the types and shapes it returns against "
+                "the exercise's docstring.")
+            failure.cause = "harness.unreadable"
+            raise failure.with_traceback(learner_frames(error.__traceback__)) from None
 
     return wrapper
+
+
+def _passes_through(error):
+    """Errors that are not about the learner's answer: the grader's own (a kernel that timed out or sent
+    nothing usable) keep their class, so that the grade says what happened."""
+    from course_checks.remote import ProbeFailed  # noqa: PLC0415
+    return isinstance(error, ProbeFailed) or type(error).__name__ == "ProbeTimeout"
 
 
 _PACKAGE = __name__.partition(".")[0]

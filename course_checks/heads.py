@@ -31,6 +31,14 @@ HEAD_DEPTH_WRONG = Cause(
     "head.depth",
     "{what} should have {depth} hidden 3×3 convolutions ({channels} filters, ReLU) before the output "
     "convolution, found {found}; the paper's subnets use {depth}.")
+HEAD_CONV_REUSED = Cause(
+    "head.conv_reused",
+    "{what} applies one Conv2D layer several times ({found:,} parameters instead of {expected:,}): the {depth} "
+    "hidden convolutions share their weights; create a new keras.layers.Conv2D for each of them.")
+HEAD_CAPPED_RELU = Cause(
+    "head.capped_relu",
+    "The hidden activations of {what} are capped at {cap:g} (ReLU(max_value={cap:g}) or relu6); the paper's "
+    "subnets use the plain ReLU, unbounded above: keras.layers.ReLU() or activation='relu'.")
 HEAD_HIDDEN_CONFIG = Cause(
     "head.hidden_config",
     "Hidden convolution {index} of {what} should be Conv2D({channels}, 3, padding='same'), found "
@@ -101,11 +109,28 @@ def _input_shape(model):
         return None
 
 
+def _reuses_a_layer(head, convs):
+    """Whether one convolution layer is applied several times: listed more than once (a Sequential), or called
+    at several places of a functional graph (its config's inbound nodes)."""
+    if sum(int(layer.count_params()) for layer in convs) > int(head.count_params()):
+        return True
+    try:
+        config = head.get_config()
+        entries = config.get("layers", []) if isinstance(config, dict) else []
+        return any(isinstance(entry, dict) and len(entry.get("inbound_nodes") or []) > 1 for entry in entries)
+    except Exception:  # noqa: BLE001 (a model without a config: nothing to read)
+        return False
+
+
 def check_head_structure(head, output_filters, what):
     """The layers of a subnet: its input, four 3×3/256 hidden convolutions and a 3×3 output convolution."""
     expect(isinstance(head, keras.Model), HEAD_NOT_A_MODEL, what=what, found=describe(head))
     expect(_input_shape(head) == (None, None, None, FPN_CHANNELS), HEAD_INPUT, what=what, found=_input_shape(head))
     convs = conv_layers(head)
+    if _reuses_a_layer(head, convs):
+        expected = HEAD_DEPTH * (9 * FPN_CHANNELS * FPN_CHANNELS + FPN_CHANNELS) + \
+            9 * FPN_CHANNELS * output_filters + output_filters
+        fail(HEAD_CONV_REUSED, what=what, found=int(head.count_params()), expected=expected)
     expect(len(convs) == HEAD_DEPTH + 1, HEAD_DEPTH_WRONG, what=what, found=max(len(convs) - 1, 0))
     for index, layer in enumerate(convs[:-1]):
         config = layer.get_config()
@@ -154,15 +179,24 @@ def _spread_weights(head, seed=7):
     return weights
 
 
-def _head_forward(weights, features, relu_after, output_activation=None):
-    """The subnet computed from its conv weights: ReLU after the hidden convs flagged in ``relu_after``."""
+def _head_forward(weights, features, relu_after, output_activation=None, cap=None):
+    """The subnet computed from its conv weights: ReLU after the hidden convs flagged in ``relu_after``
+    (capped at ``cap`` if given)."""
     x = keras.ops.convert_to_tensor(features)
     for index in range(0, len(weights), 2):
         x = keras.ops.conv(x, weights[index], padding="same") + weights[index + 1]
         hidden = index // 2 < len(relu_after)
         if hidden and relu_after[index // 2]:
-            x = keras.ops.relu(x)
+            x = keras.ops.relu(x) if cap is None else keras.ops.clip(x, 0.0, cap)
     return np.asarray(output_activation(x) if output_activation else x)
+
+
+FEATURE_SCALE = 20.0
+"""The spread of the check's input features: with He-scaled weights the hidden activations reach well past 6
+(≈ 100), so a capped activation (ReLU6) shows; at σ = 1 they stayed below 5."""
+
+CAPS = (6.0, 1.0)
+"""Caps tried when the head's output differs: ReLU6 (MobileNet's) and hard-sigmoid-like clipping at 1."""
 
 
 def _head_variants():
@@ -174,6 +208,8 @@ def _head_variants():
         rows.append((HEAD_RELU_MISSING, {"index": index + 1}, lambda w, f, m=mask: _head_forward(w, f, m)))
     rows.append((HEAD_RELU_ON_OUTPUT, {}, lambda w, f: _head_forward(w, f, all_relu, keras.ops.relu)))
     rows.append((HEAD_SIGMOID_ON_OUTPUT, {}, lambda w, f: _head_forward(w, f, all_relu, keras.ops.sigmoid)))
+    for cap in CAPS:
+        rows.append((HEAD_CAPPED_RELU, {"cap": cap}, lambda w, f, c=cap: _head_forward(w, f, all_relu, cap=c)))
     return rows
 
 
@@ -186,7 +222,7 @@ def _check_head_behaviour(head, output_filters, what):
         layer.kernel.assign(kernel)
         if layer.use_bias:
             layer.bias.assign(bias)
-    features = random_generator(2).normal(size=(2, 6, 5, FPN_CHANNELS)).astype(np.float32)
+    features = random_generator(2).normal(0.0, FEATURE_SCALE, size=(2, 6, 5, FPN_CHANNELS)).astype(np.float32)
     found = as_array(call_learner(f"Calling {what}", head, features), f"The output of {what}")
     expected = np.asarray(reference(features))
     if close(found, expected):

@@ -1,8 +1,9 @@
 """Stage 3, exercise 3, matching: ``match_anchors(anchors, gt_boxes)`` (TEST_MATCHING).
 
 Lin et al., Sec. 4, "Anchors": an anchor is positive at IoU ≥ 0.5 with its best ground-truth box, background
-below 0.4, ignored in between; as in the paper's code (Detectron), each box also makes positive the anchors
-that overlap it most, which keep their own best box.
+below 0.4, ignored in between; as torchvision's and detectron2's ``allow_low_quality_matches`` (not Detectron,
+which turns such anchors below 0.4 back into background), each box that overlaps some anchor also makes
+positive the anchors that overlap it most, which keep their own best box.
 """
 
 import numpy as np
@@ -23,6 +24,16 @@ MATCHING_NO_OVERLAP_CLAIMS = Cause(
     "matching.no_overlap_claims",
     "Box {box} overlaps no anchor (IoU 0 with all of them), yet anchor {anchor}, which overlaps no box, is "
     "positive: only a box whose best IoU is above 0 makes its best anchors positive.")
+MATCHING_ZERO_BOX_CLAIMS_ALL = Cause(
+    "matching.zero_box_claims_all",
+    "Box {box} overlaps no anchor: its best IoU is 0, so every anchor ties for it, and your rule makes them all "
+    "positive ({count} anchors too many; without box {box} your labels are right). Only a box whose best IoU is "
+    "above 0 claims its best anchors: guard with the box's best IoU (`box_best > 0`), not the anchor's.")
+MATCHING_WRONG_AXIS = Cause(
+    "matching.wrong_axis",
+    "Anchors {listed} are positive although no box has them as its best anchor and their IoU is below "
+    "{positive_iou}: the low-quality rule takes each box's best anchors, the maximum of each IoU column (over "
+    "the anchors, axis 0); each anchor's own best box (axis 1) would make every overlapping anchor positive.")
 MATCHING_BOTH = Cause(
     "matching.both",
     "Anchor {anchor} is both positive and ignored; an ignored anchor is one that is neither positive nor "
@@ -103,7 +114,36 @@ def _label(positive, ignored):
     return "positive" if positive else "ignored" if ignored else "background"
 
 
-def _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored):
+def _labels_of(match_anchors, anchors, gt_boxes, what):
+    _, positive, ignored = _vectors(call_learner(what, match_anchors, anchors, gt_boxes), what)
+    _, ref_positive, ref_ignored = (np.asarray(x) for x in reference_match(anchors, gt_boxes))
+    same = positive.shape == ref_positive.shape and np.array_equal(positive, ref_positive) and \
+        np.array_equal(ignored, ref_ignored)
+    return positive, same
+
+
+def _diagnose_claims(match_anchors, positive, anchors, gt_boxes, ref_positive, overlaps):
+    """Anchors made positive by a low-quality rule gone wide: a box overlapping nothing that claims every anchor,
+    or the rule taken along the wrong axis (each anchor's best box instead of each box's best anchors)."""
+    extra = np.flatnonzero(positive & ~ref_positive)
+    if len(extra) < 2:
+        return
+    best, box_best = overlaps.max(axis=1), overlaps.max(axis=0)
+    overlapping = box_best > 0
+    what = "match_anchors(anchors, gt_boxes) without the box that overlaps no anchor"
+    sub_positive, right_without = _labels_of(match_anchors, anchors, gt_boxes[overlapping], what) \
+        if not overlapping.all() else (positive, False)
+    if right_without:
+        if not positive[best == 0].any():  # else a box claims an anchor overlapping nothing: no_overlap_claims
+            fail(MATCHING_ZERO_BOX_CLAIMS_ALL, box=int(np.flatnonzero(~overlapping)[0]), count=len(extra))
+        return
+    sub_best = overlaps[:, overlapping].max(axis=1)
+    for pattern in ((sub_best >= POSITIVE_IOU) | (sub_best > 0), np.ones_like(sub_positive)):
+        if np.array_equal(sub_positive, pattern):
+            fail(MATCHING_WRONG_AXIS, listed=", ".join(str(i) for i in extra[:6]) + ("…" if len(extra) > 6 else ""))
+
+
+def _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored, match_anchors=None):
     """The cause of a wrong label, by the rule that the wrong anchor tests (most basic rule first)."""
     overlaps = np.asarray(reference_iou(anchors, gt_boxes))
     best = overlaps.max(axis=1)
@@ -113,6 +153,8 @@ def _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ign
     at_threshold = np.isclose(best, POSITIVE_IOU, atol=1e-6) | np.isclose(best, NEGATIVE_IOU, atol=1e-6)
     found = [_label(p, i) for p, i in zip(positive, ignored)]
     wrong = [i for i in range(len(anchors)) if (positive[i], ignored[i]) != (ref_positive[i], ref_ignored[i])]
+    if match_anchors is not None:
+        _diagnose_claims(match_anchors, positive, anchors, gt_boxes, ref_positive, overlaps)
 
     for i in wrong:
         if best[i] == 0 and positive[i]:
@@ -172,7 +214,7 @@ def TEST_MATCHING(match_anchors):
     expect(all(shape == ref_positive.shape for shape in shapes), MATCHING_SHAPES, what=what,
            expected=ref_positive.shape, found=", ".join(str(shape) for shape in shapes))
     if not (np.array_equal(positive, ref_positive) and np.array_equal(ignored, ref_ignored)):
-        _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored)
+        _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored, match_anchors)
     _diagnose_matched_boxes(matched, positive, anchors, gt_boxes)
 
     empty_what = f"{what} with no ground-truth boxes"

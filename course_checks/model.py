@@ -25,6 +25,11 @@ from course_checks.remote import build_eagerly, missing_attributes, type_name, t
 DEFAULT_MODEL_IMAGE = (64, 64)
 """Image size for a backbone that accepts any size (ResNet50 in the notebook is fixed at 128×128)."""
 
+OTHER_CLASSES_IMAGE = (32, 64)
+"""Images for the learner's class built for another number of classes, on the small stand-in backbone: only
+the output's shape is read, and the smallest images that give every level (P7 1×1) keep the first call of a
+new model cheap (building it is most of TEST_RETINANET's time after the model's own call)."""
+
 MODEL_NOT_A_MODEL = Cause(
     "model.not_a_model", "{check} expects a RetinaNet instance (a keras.Model), found {found}.")
 MODEL_MISSING_ATTRIBUTE = Cause(
@@ -123,6 +128,16 @@ MODEL_CLASSES_DIFFER = Cause(
     "With identical weights the class logits (columns 4 on) differ from cls_head applied to P3, …, P7, each "
     "reshaped to (batch_size, -1, num_classes) and concatenated on axis 1 (largest difference {difference:.3g}).")
 
+MODEL_TRAINING_MODE = Cause(
+    "model.training_mode",
+    "Called with training=False, your model's output for an image changes with the other images of the batch: "
+    "the backbone runs in training mode (BatchNormalization uses the batch's statistics and updates its moving "
+    "averages on every call). Pass the flag along, `self.fpn(image, training=training)` and "
+    "`self.backbone(images, training=training)`, never training=True.")
+MODEL_CLASSES_FROM_BOX_HEAD = Cause(
+    "model.classes_from_box_head",
+    "Your model's class logits come from box_head: with num_classes=4 they equal the box deltas; apply "
+    "self.cls_head to each level for the class outputs and self.box_head for the box deltas.")
 MODEL_FIXED_CLASSES = Cause(
     "model.fixed_classes",
     "Your model works for num_classes={num_classes}, but {build} {outcome}; some number in __init__ or call "
@@ -132,9 +147,15 @@ MODEL_VARIANTS = (
     Variant(MODEL_CLASSES_FIRST,
             lambda pyramid, box, cls, k: _classes_first(outputs_from_pyramid(pyramid, box, cls, k))),
     Variant(MODEL_LEVELS_REVERSED, lambda pyramid, box, cls, k: outputs_from_pyramid(pyramid[::-1], box, cls, k)),
+    Variant(MODEL_CLASSES_FROM_BOX_HEAD, lambda *arguments: _classes_from_box_head(*arguments)),
     Variant(MODEL_SIGMOID,
             lambda pyramid, box, cls, k: outputs_from_pyramid(pyramid, box, lambda x: keras.ops.sigmoid(cls(x)), k)),
 )
+
+
+def _classes_from_box_head(pyramid, box, cls, num_classes):
+    """The class columns computed by box_head: only shaped like the model's output when K = 4."""
+    return outputs_from_pyramid(pyramid, box, box, num_classes) if num_classes == 4 else None
 
 
 def _classes_first(outputs):
@@ -210,6 +231,17 @@ def _check_output_shape(found, expected_shape, batch_size, height, width, num_cl
     fail(MODEL_OUTPUT_SHAPE, height=height, width=width, num_classes=num_classes, **details)
 
 
+def _in_training_mode(model, batch, found):
+    """Whether the model, called with training=False, still normalises with the batch's statistics: its output
+    for the first image changes when that image comes alone. Only the learner's own calls are made (the check
+    never runs the backbone in training mode itself, so its moving averages are left as the learner's code
+    leaves them)."""
+    if len(batch) < 2:
+        return False
+    alone = as_array(_call_model(model, batch[:1]), "The model's output for one image")
+    return alone.shape == found[:1].shape and not close(alone, found[:1])
+
+
 def _diagnose_model_output(model, batch, found, expected, pyramid):
     """Why the learner's output differs from the reference wiring of the learner's own layers."""
     again = as_array(_call_model(model, batch), "The model's output")
@@ -217,6 +249,7 @@ def _diagnose_model_output(model, batch, found, expected, pyramid):
         fail(MODEL_HEADS_BUILT_IN_CALL)
     parts = model.fpn.count_params() + model.cls_head.count_params() + model.box_head.count_params()
     expect(model.count_params() == parts, MODEL_UNSHARED_HEADS, extra=model.count_params() - parts)
+    expect(not _in_training_mode(model, batch, found), MODEL_TRAINING_MODE)
     own = model.fpn(batch, training=False)
     expect(all(close(a, b) for a, b in zip(own, pyramid)), MODEL_FPN_DIFFERS)
     diagnose(found, MODEL_VARIANTS, close, pyramid, model.box_head, model.cls_head, model.num_classes)
@@ -225,14 +258,31 @@ def _diagnose_model_output(model, batch, found, expected, pyramid):
     fail(MODEL_CLASSES_DIFFER, difference=float(np.max(np.abs(found[..., 4:] - expected[..., 4:]))))
 
 
+def _diagnose_classes_from_box_head(model):
+    """After a crash or a wrong shape: the learner's class built for 4 classes, whose class columns would then
+    be shaped like box_head's output; if they equal the box deltas, the class outputs come from box_head."""
+    if int(model.num_classes) == 4:
+        return
+    try:
+        other = type_of(model)(num_classes=4, backbone=small_backbone())
+        batch = images(*DEFAULT_MODEL_IMAGE)
+        build_eagerly(other.fpn, batch.shape)
+        output = as_array(other(batch, training=False), "output")
+    except Exception:  # noqa: BLE001 (it cannot be built or called that way: not this diagnosis)
+        return
+    if output.ndim == 3 and output.shape[-1] == 8 and close(output[..., 4:], output[..., :4]) \
+            and not close(output[..., :4], 0.0 * output[..., :4]):
+        fail(MODEL_CLASSES_FROM_BOX_HEAD)
+
+
 def _check_other_class_count(model):
     """The learner's class built for another number of classes: nothing may stay fixed at the first count."""
     num_classes = int(model.num_classes)
     other_classes = num_classes + 2
     build = f"{type_name(model)}(num_classes={other_classes}, backbone=...)"
     other = call_learner(build, type_of(model), num_classes=other_classes, backbone=small_backbone())
-    batch = images(*DEFAULT_MODEL_IMAGE)
-    expected = (len(batch), sum(anchors_per_level(*DEFAULT_MODEL_IMAGE)), 4 + other_classes)
+    batch = images(*OTHER_CLASSES_IMAGE)
+    expected = (len(batch), sum(anchors_per_level(*OTHER_CLASSES_IMAGE)), 4 + other_classes)
     try:
         build_eagerly(other.fpn, batch.shape)
         shape = tuple(other(batch, training=False).shape)
@@ -250,8 +300,14 @@ def _check_retinanet(model, check_name):
     backbone = model.fpn.backbone
     height, width = _model_image_size(backbone)
     batch = images(height, width, seed=3)
-    found = as_array(_call_model(model, batch), "The model's output")
+    try:
+        found = as_array(_call_model(model, batch), "The model's output")
+    except AssertionError:
+        _diagnose_classes_from_box_head(model)
+        raise
     num_anchors = sum(anchors_per_level(height, width))
+    if found.shape != (len(batch), num_anchors, 4 + num_classes):
+        _diagnose_classes_from_box_head(model)
     _check_output_shape(found, (len(batch), num_anchors, 4 + num_classes), len(batch), height, width, num_classes)
 
     features = backbone(batch, training=False)

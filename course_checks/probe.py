@@ -76,6 +76,9 @@ def _is_keras_native(obj):
     if keras is None or not isinstance(obj, keras.layers.Layer):
         return False
     layers = [obj] + list(getattr(obj, "_flatten_layers", lambda: [])())
+    direct = list(getattr(obj, "layers", None) or []) if isinstance(obj, keras.Model) else []
+    if len({id(layer) for layer in direct}) != len(direct):
+        return False  # a Sequential holding one layer several times: its config names it once, so stays here
     return all(type(layer).__module__.startswith("keras.") for layer in layers)
 
 
@@ -301,21 +304,52 @@ def build_eagerly(layer, input_shape):
         layer.build(input_shape)
 
 
+def layer_holder(model, name):
+    """``model``, or the model nested in it (at any depth), whose own layers include one named ``name``;
+    None if there is none (a backbone wrapped behind a fresh ``keras.Input`` holds ResNet50 one level down)."""
+    keras = _keras()
+    candidates = [model] + [layer for layer in model._flatten_layers(include_self=False)
+                            if isinstance(layer, keras.Model)]
+    for candidate in candidates:
+        if any(layer.name == name for layer in candidate.layers):
+            return candidate
+    return None
+
+
 def resnet_outputs(model, batch, first_layer, names):
     """The outputs of ``model``'s layers ``names`` computed from ``batch`` fed straight into its layer
-    ``first_layer``: the learner's own layers and weights, without whatever they put before or after."""
+    ``first_layer``: the learner's own layers and weights, without whatever they put before or after (the
+    layers may sit in a model nested in ``model``). None if ``model`` holds no such layers."""
     keras = _keras()
-    first = model.get_layer(first_layer)
-    return keras.Model(first.input, [model.get_layer(name).output for name in names])(batch, training=False)
+    holder = layer_holder(model, first_layer)
+    if holder is None or any(layer_holder(holder, name) is not holder for name in names):
+        return None
+    first = holder.get_layer(first_layer)
+    return keras.Model(first.input, [holder.get_layer(name).output for name in names])(batch, training=False)
+
+
+def reads_resnet_directly(model, first_layer, names):
+    """Whether functional ``model`` feeds its input straight into its layer ``first_layer`` and returns the
+    outputs of its layers ``names`` themselves: then what it computes *is* what those layers compute from the
+    images (:func:`resnet_outputs` would run the same graph again), by construction."""
+    inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
+    if len(inputs) != 1 or len(outputs) != len(names) or not any(l.name == first_layer for l in model.layers):
+        return False
+    layers = {layer.name: layer for layer in model.layers}
+    if any(name not in layers for name in names) or layers[first_layer].input is not inputs[0]:
+        return False
+    return all(output is layers[name].output for output, name in zip(outputs, names))
 
 
 def output_feeds_layer(model, index, layer_name):
     """Whether output ``index`` of functional ``model`` is the *input* of its layer ``layer_name``."""
-    layer = next((layer for layer in model.layers if layer.name == layer_name), None)
+    holder = layer_holder(model, layer_name)
+    layer = None if holder is None else holder.get_layer(layer_name)
     return layer is not None and layer.input is model.outputs[index]
 
 
-PROBES = {function.__name__: function for function in (resnet_outputs, output_feeds_layer, build_eagerly)}
+PROBES = {function.__name__: function for function in (resnet_outputs, reads_resnet_directly, output_feeds_layer,
+                                                       build_eagerly)}
 """The checks' helpers that must run beside the learner's objects (by name, for :meth:`Agent.handle`)."""
 
 

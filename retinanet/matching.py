@@ -2,11 +2,15 @@
 
 Lin et al., Sec. 4, "Anchors": an anchor is assigned to the ground-truth box it overlaps most if their
 IoU is at least 0.5 (foreground), to background if its best IoU is below 0.4, and is ignored during
-training in between. As in the paper's codebase (Detectron) and torchvision, every ground-truth box that
-overlaps some anchor (IoU > 0) also makes positive the anchors that overlap it most, all of those that tie,
-whatever that IoU (also below 0.4), so that a small or oddly shaped object still trains some anchor. Such an
-anchor is never ignored, and it regresses, like every positive anchor, to the box it overlaps most (its own
-best box, not the box that claimed it as SSD would).
+training in between. As in torchvision's and detectron2's ``Matcher`` with ``allow_low_quality_matches``
+(``torchvision/models/detection/_utils.py``, ``detectron2/modeling/matcher.py``), every ground-truth box
+also makes positive the anchors that overlap it most, all of those that tie, whatever that IoU (also below
+0.4), so that a small or oddly shaped object still trains some anchor; unlike them, only a box that
+overlaps some anchor (IoU > 0) does so, since every anchor ties for the best IoU of a box that overlaps
+none. Such an anchor is never ignored, and it regresses, like every positive anchor, to the box it overlaps
+most (its own best box, not the box that claimed it as SSD would). The paper's code, Detectron
+(``detectron/roi_data/retinanet.py``, ``_get_retinanet_blobs``), sets ``labels[bg_inds] = 0`` after the
+low-quality labels, so there a claimed anchor below IoU 0.4 is background again.
 
 Shapes are fixed, so that assignment runs inside a compiled training step on any backend: the ground
 truth of an image is padded to a maximum count ``M`` and a validity mask says which rows are real

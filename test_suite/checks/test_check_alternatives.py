@@ -43,6 +43,31 @@ def test_backbone_from_the_input_list_with_tuple_outputs(capsys):
     passes("TEST_BACKBONE_MODEL", backbone_with_input_list, capsys=capsys)
 
 
+def backbone_with_named_outputs(input_shape=(128, 128, 3)):
+    """The outputs renamed with Identity layers: the same values, other layer names."""
+    resnet = keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape)
+    names = ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
+    return keras.Model(resnet.input, [keras.layers.Identity(name=f"C{level}")(resnet.get_layer(name).output)
+                                      for level, name in zip((3, 4, 5), names)])
+
+
+def test_backbone_with_outputs_renamed_by_identity_layers(capsys):
+    passes("TEST_BACKBONE_MODEL", backbone_with_named_outputs, capsys=capsys)
+
+
+def backbone_behind_a_fresh_input(input_shape=(128, 128, 3)):
+    """The extractor built on ResNet50, then called on a fresh keras.Input: ResNet50 one level down."""
+    resnet = keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape)
+    names = ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
+    extractor = keras.Model(resnet.input, [resnet.get_layer(name).output for name in names])
+    images = keras.Input(shape=input_shape)
+    return keras.Model(images, extractor(images))
+
+
+def test_backbone_behind_a_fresh_input(capsys):
+    passes("TEST_BACKBONE_MODEL", backbone_behind_a_fresh_input, capsys=capsys)
+
+
 class FpnWithOpsAndList(ReferenceFPN):
     """keras.ops and keras.layers.Add, a list instead of a tuple."""
 

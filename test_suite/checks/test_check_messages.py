@@ -123,3 +123,19 @@ def test_crash_reports_carry_tensorflows_message_without_its_decorations():
     message = str(failure.value)
     assert message.startswith("iou(boxes_a, boxes_b) raised InvalidArgumentError: ConcatOp : Dimension 1")
     assert "function_node" not in message and "\x1b" not in message and "[Op:" not in message
+
+
+class RetinaNetWhoseAttributeRaises(keras.Model):
+    """An answer whose attribute raises something other than AttributeError (the checks' hasattr lets it out)."""
+
+    @property
+    def num_classes(self):
+        return {}[0]
+
+
+def test_an_exception_inside_a_check_becomes_a_message_about_the_answer():
+    with pytest.raises(AssertionError) as failure:
+        tests.TEST_RETINANET(RetinaNetWhoseAttributeRaises())
+    message = str(failure.value)
+    assert message.startswith("TEST_RETINANET could not read your answer") and "KeyError" in message
+    assert failure.value.__cause__ is None and "\n" not in message

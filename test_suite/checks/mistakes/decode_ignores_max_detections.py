@@ -4,7 +4,7 @@ from retinanet.anchors import anchors_per_level, generate_anchors
 from retinanet.boxes import decode
 from retinanet.postprocess import Detections
 
-CHECK, CAUSE, KEYWORD = "TEST_DECODE", "decode.max_detections", "at most 2 detections per image"
+CHECK, CAUSE, KEYWORD = "TEST_DECODE", "decode.max_detections", "at most 3 detections per image"
 
 
 def decode_detections(predictions, image_height, image_width, score_threshold=0.05, top_k_per_level=1000,

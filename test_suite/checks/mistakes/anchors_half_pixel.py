@@ -1,0 +1,25 @@
+"""Anchor centres half a pixel off: (c + 0.5) · stride − 0.5, the pixel-index correction of older code.
+
+The old tolerance (10⁻³ × the largest coordinate, ≈ 0.64 pixel) let this pass; each anchor is now compared
+within a fraction of its own size."""
+import numpy as np
+
+from retinanet.anchors import ANCHOR_SIZES, PYRAMID_LEVELS, anchor_shapes, feature_map_shapes
+
+CHECK, CAUSE, KEYWORD = "TEST_ANCHORS", "anchors.half_pixel", "½ pixel off"
+
+
+def generate_anchors(image_height, image_width):
+    levels = []
+    for level, base, (rows, cols) in zip(PYRAMID_LEVELS, ANCHOR_SIZES, feature_map_shapes(image_height, image_width)):
+        stride = 2 ** level
+        y, x = np.meshgrid((np.arange(rows) + 0.5) * stride - 0.5, (np.arange(cols) + 0.5) * stride - 0.5,
+                           indexing="ij")
+        centres = np.stack([x, y], -1).reshape(-1, 1, 2)
+        half = anchor_shapes(base).reshape(1, -1, 2) / 2
+        levels.append(np.concatenate([centres - half, centres + half], -1).reshape(-1, 4))
+    return np.concatenate(levels).astype(np.float32)
+
+
+def arguments():
+    return (generate_anchors,)
