@@ -105,10 +105,12 @@ def test_the_environment_check_fails_when_the_lock_moves(repo_root, tmp_path):
 
 
 def test_every_make_target_runs_in_the_environment_named_by_venv(repo_root):
-    """``make VENV=$CONDA_PREFIX …`` installs into and runs from that environment, never .venv."""
+    """``make VENV=$CONDA_PREFIX …`` installs into and runs from that environment, never .venv. (``PYTHON``,
+    the interpreter that would create a missing environment, is named: the suite runs with .venv/bin first on
+    PATH, where ``command -v python3.11`` would find .venv's.)"""
     prefix = "/opt/conda/envs/retinanet-course"
     targets = ["demo", "exercises", "release", "grade", "export", "test-tensorflow", "images"]
-    printed = subprocess.run(["make", "-n", "-B", f"VENV={prefix}", *targets], cwd=repo_root, capture_output=True,
+    printed = subprocess.run(["make", "-n", "-B", f"VENV={prefix}", "PYTHON=python3.11", *targets], cwd=repo_root, capture_output=True,
                              text=True, check=True).stdout
     assert f"{prefix}/bin/python -m pip install" in printed and f"{prefix}/bin/python -m autograder exercises" in printed
     assert ".venv/" not in printed.replace(".venv-jax/", "")
