@@ -84,7 +84,7 @@ FPN_TRAINING_MODE = Cause(
     "fpn.training_mode",
     "Called for inference ({call}), your FeaturePyramidNetwork's output for an image changes with the other "
     "images of the batch: the backbone runs in training mode (BatchNormalization uses the batch's statistics "
-    "and updates its moving averages). Write `def call(self, images, training=False)` and pass the flag along, "
+    "and updates its moving averages). Give call the default training=False and pass the flag along, "
     "`self.backbone(images, training=training)`, never training=True.")
 FPN_P7_WITHOUT_RELU = Cause(
     "fpn.p7_without_relu", "P7 should be conv_c7_3x3 applied to ReLU(P6); found it applied to P6 without the ReLU.")

@@ -78,8 +78,8 @@ MATCHING_WRONG_BOX = Cause(
 MATCHING_PRECISION = Cause(
     "matching.precision",
     "{what}: anchor {anchor} (IoU {iou:.4f}) should be {expected}, found {found}: a precision loss, the "
-    "{rounded} were rounded to float16 (steps of 0.25 between 256 and 512), which moves IoUs near the "
-    "thresholds; compute in float32 (`ops.convert_to_tensor(gt_boxes, dtype='float32')`).")
+    "{rounded} were rounded to float16 (which drops the fractions of coordinates in the hundreds), moving IoUs "
+    "near the thresholds; compute in float32 (`ops.convert_to_tensor(gt_boxes, dtype='float32')`).")
 MATCHING_EMPTY = Cause(
     "matching.empty",
     "With no ground-truth boxes every anchor should be background (no positive, no ignored anchor), found "

@@ -132,7 +132,7 @@ MODEL_TRAINING_MODE = Cause(
     "model.training_mode",
     "Called for inference ({call}), your model's output for an image changes with the other images of the "
     "batch: it runs in training mode (BatchNormalization uses the batch's statistics and updates its moving "
-    "averages on every call). Write `def call(self, image, training=False)` and pass the flag along, "
+    "averages on every call). Give call the default training=False and pass the flag along, "
     "`self.fpn(image, training=training)`, never training=True.")
 MODEL_CLASSES_FROM_BOX_HEAD = Cause(
     "model.classes_from_box_head",
