@@ -395,10 +395,10 @@ def cpu_before_after(root, fig):
                         table(["", f"before (`{data['before']}`)", f"after ({data['after']})", "after ÷ before"], rows)])
 
 
-def _mutation_extra(data):
+def _mutation_extra(data, fig):
     sample = data.get("sample")
     scope = f"a sample of {sample['size']} (seed {sample['seed']})" if sample else "every mutant"
-    return (f"{scope}, {data['jobs']} worker processes, {data['seconds']:.0f} s in all; score = killed ÷ "
+    return (f"{scope}, {data['jobs']} worker processes, {fig(data['seconds'], 0, 's')} in all; score = killed ÷ "
             f"(mutants − equivalent)")
 
 
@@ -414,7 +414,7 @@ def mutation(root, fig):
     header = ["check", "mutants", "equivalent", "killed (message)", "survived", "crashed or timed out", "score"]
     return "\n\n".join([provenance(data["machine"], ["mutation.json"], data["date"],
                                    load_range([data["load_average_before"], data["load_average_after"]]),
-                                   _mutation_extra(data)),
+                                   _mutation_extra(data, fig)),
                         table(header, rows)])
 
 

@@ -4,11 +4,12 @@ Lin et al., Sec. 4.1, "Inference": scores are per-class sigmoids; on each level 
 pairs scoring above 0.05 are decoded, and class-wise NMS at IoU 0.5 keeps the best 100.
 """
 
+import itertools
 import math
 
 import numpy as np
 
-from retinanet._tf import tf
+from retinanet._tf import keras, tf
 from retinanet.anchors import ANCHORS_PER_LOCATION, anchors_per_level, generate_anchors
 from retinanet.boxes import BOX_VARIANCES, decode, encode
 from retinanet.postprocess import (MAX_DETECTIONS, NMS_IOU_THRESHOLD, SCORE_THRESHOLD, TOP_K_PER_LEVEL,
@@ -96,6 +97,14 @@ DECODE_CLIP_SWAPPED = Cause(
     "decode.clip_swapped",
     "{what} clips x to the image height and y to the width; the limits are [width, height, width, height] "
     "for [x1, y1, x2, y2].")
+DECODE_CLIP_LIMITS = Cause(
+    "decode.clip_limits",
+    "{what} clips {coordinates}; clip x1 and x2 to the image width and y1 and y2 to its height: the limits are "
+    "[width, height, width, height] for [x1, y1, x2, y2].")
+DECODE_CLASSES_DTYPE = Cause(
+    "decode.classes_dtype",
+    "{what} returns classes of dtype {dtype}; class indices are integers: cast them to int32 "
+    "(tf.image.combined_non_max_suppression returns its classes as float32: `tf.cast(nms_classes, tf.int32)`).")
 DECODE_FIRST_IMAGE = Cause(
     "decode.first_image",
     "{what} gives every image the detections of the first; decode each image of the batch from its own rows.")
@@ -151,7 +160,9 @@ def decode_case():
     overlap by 0.375 as decoded and are equal once clipped (clipping before NMS suppresses one).
     Image 1: a detection at flattened index 7 (< K²), where a swapped // and % still finds something, and a
     class-0 and a class-1 box on two overlapping anchors of one place (both kept: NMS is per class), and a
-    class-2 box on P3 overlapping a class-2 box on P4 by 0.88 (one kept: NMS runs after merging the levels).
+    class-2 box on P3 overlapping a class-2 box on P4 by 0.88 (one kept: NMS runs after merging the levels), and
+    two class-0 boxes wholly below and right of the image (clipped, y1 goes to the height and x1 to the width:
+    every coordinate's limit shows).
     Background logits are −12 (score 6·10⁻⁶). The one-image top-k case has seven separate class-2
     candidates on P3 and one on P4.
     """
@@ -182,6 +193,9 @@ def decode_case():
     for index, box, score in ((at(0, 2, 2, 3), [8, 8, 40, 40], 0.83), (at(1, 1, 1, 3), [10, 8, 42, 40], 0.81)):
         predictions[1, index, :4] = np.asarray(encode(anchors[index], np.array(box, np.float32)))
         predictions[1, index, 4 + 2] = _logit(score)  # one class on P3 and P4, IoU 0.88: NMS after merging
+    for index, box, score in ((at(1, 3, 3, 4), [60, 70, 80, 90], 0.62), (at(1, 0, 5, 4), [100, 10, 120, 30], 0.61)):
+        predictions[1, index, :4] = np.asarray(encode(anchors[index], np.array(box, np.float32)))
+        predictions[1, index, 4 + 0] = _logit(score)  # wholly below and right of the image: y1 → height, x1 → width
 
     top_k_case = np.copy(predictions[:1])
     top_k_case[..., :4] = 0.0
@@ -261,7 +275,7 @@ def _nms_per_level(candidates, counts, num_classes, limit, **thresholds):
 
 
 def _decode_with(predictions, height, width, options=None, *, scores=tf.sigmoid, select=None, clip="before",
-                 limits="xy", nms="class_wise", variances=True):
+                 limits="whwh", nms="class_wise", variances=True):
     """Inference at the paper's settings (or ``options``: score_threshold, nms_iou_threshold, max_detections)
     with one optional mistake, from the reference's pieces (decode, top-k per level) and TensorFlow's NMS."""
     options = options or {}
@@ -272,7 +286,8 @@ def _decode_with(predictions, height, width, options=None, *, scores=tf.sigmoid,
     anchors = generate_anchors(height, width)
     deltas = predictions[..., :4] if variances else predictions[..., :4] / np.asarray(BOX_VARIANCES, np.float32)
     boxes = np.asarray(decode(anchors[None], deltas))
-    size = np.array([width, height, width, height] if limits == "xy" else [height, width, height, width], np.float32)
+    sides = {"xy": "whwh", "yx": "hwhw"}.get(limits, limits)
+    size = np.array([{"w": width, "h": height}[side] for side in sides], np.float32)
     if clip in ("before", "unit"):
         boxes = np.clip(boxes, 0.0, size)
     elif clip == "upper":
@@ -310,7 +325,7 @@ DECODE_VARIANTS = (
     Variant(DECODE_CLIP_AFTER_NMS, lambda p, h, w, o: _decode_with(p, h, w, o, clip="after")),
     Variant(DECODE_NO_CLIP, lambda p, h, w, o: _decode_with(p, h, w, o, clip="none")),
     Variant(DECODE_UNIT_CLIP, lambda p, h, w, o: _decode_with(p, h, w, o, clip="unit")),
-    Variant(DECODE_CLIP_SWAPPED, lambda p, h, w, o: _decode_with(p, h, w, o, limits="yx")),
+    Variant(DECODE_CLIP_SWAPPED, lambda p, h, w, o: _decode_with(p, h, w, o, limits="hwhw")),
     Variant(DECODE_NO_VARIANCES, lambda p, h, w, o: _decode_with(p, h, w, o, variances=False)),
     Variant(DECODE_FIRST_IMAGE, lambda p, h, w, o: _reference_detections(np.repeat(p[:1], len(p), axis=0), h, w, **o)),
 )
@@ -335,7 +350,21 @@ def _detections(result, what):
         parts = tuple(result)
     else:
         fail(DECODE_RETURNS, what=what, found=describe(result))
-    return [as_array(part, f"Detections.{name}") for part, name in zip(parts, names)]
+    arrays = [as_array(part, f"Detections.{name}") for part, name in zip(parts, names)]
+    dtype = _dtype_of(parts[2])
+    expect(dtype is None or dtype.kind in "iu", DECODE_CLASSES_DTYPE, what=what, dtype=dtype)
+    return arrays
+
+
+def _dtype_of(value):
+    """The NumPy dtype of the learner's tensor or array (None if it has none, e.g. a list)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
+    except TypeError:
+        return np.asarray(keras.ops.convert_to_numpy(value)).dtype
 
 
 def _per_image(parts):
@@ -395,6 +424,11 @@ boxes of image 0 (IoU ≈ 0.63) both stay; with 3 detections, image 0's third is
 DEFAULTS = {"score_threshold": SCORE_THRESHOLD, "nms_iou_threshold": NMS_IOU_THRESHOLD,
             "max_detections": MAX_DETECTIONS}
 
+COORDINATES, SIDES = ("x1", "y1", "x2", "y2"), {"w": "width", "h": "height"}
+WRONG_LIMITS = tuple(limits for limits in ("".join(c) for c in itertools.product("wh", repeat=4))
+                     if limits not in ("whwh", "hwhw"))
+"""Clipping limits with some coordinate clipped to the other side of the image ([h, w, h, w] has its own cause)."""
+
 CLIPPED_SIDES = {"upper": "at width and height only, not at 0", "lower": "at 0 only, not at width and height"}
 
 
@@ -425,6 +459,10 @@ def _check_main_case(decode_detections, height, width, predictions, options):
     for clip, side in CLIPPED_SIDES.items():
         if _same_detections(found, _decode_with(predictions, height, width, options, clip=clip)):
             fail(DECODE_CLIP_ONE_BOUND, what=what, side=side)
+    for limits in WRONG_LIMITS:
+        if _same_detections(found, _decode_with(predictions, height, width, options, limits=limits)):
+            wrong = [f"{COORDINATES[i]} to the {SIDES[side]}" for i, side in enumerate(limits) if side != "whwh"[i]]
+            fail(DECODE_CLIP_LIMITS, what=what, coordinates=" and ".join(wrong))
     _report_difference(found, expected, what)
 
 

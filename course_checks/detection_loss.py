@@ -73,6 +73,10 @@ LOSS_IGNORED_AS_POSITIVE = Cause(
     "{what}: ignored anchors (label {ignore}) are counted as positive (labels != {background}); a positive "
     "anchor has a class label ≥ 0, so `positive = labels >= 0`; ignored anchors get no box loss and do not "
     "count in the normaliser.")
+LOSS_PRECISION = Cause(
+    "loss.precision",
+    "{what}: the {part} loss is {found}, expected {expected} ({error:.2%} off): a precision loss, part of it is "
+    "computed in float16; convert targets and predictions to float32 and compute the loss in float32.")
 LOSS_CLASSIFICATION_DIFFERS = Cause(
     "loss.classification_differs",
     "{what}: the classification loss is {found}, expected {expected}; sum the focal loss of non-ignored "
@@ -96,6 +100,29 @@ def loss_case():
     box_targets[labels < 0] = 0.0
     targets = np.concatenate([box_targets, labels[..., None]], axis=-1)
     predictions = rng.normal(0, 2, size=(2, num_anchors, 4 + num_classes)).astype(np.float32)
+    return targets, predictions, num_classes
+
+
+def precision_case():
+    """Two images × 40 anchors, 3 classes, on values float16 cannot represent: box targets of magnitude 2.5–3.9
+    with predicted deltas within 0.005 of them (float16's spacing there, 0.002, is of the difference's size:
+    the smooth L1 tens of per cent off, where float32 subtracts exactly) and confident logits of magnitude
+    5–9 on the right side (the focal loss of each ≈ e^(−γ·|logit|), about 1% off in float16)."""
+    rng = random_generator(16)
+    num_anchors, num_classes = 40, 3
+    labels = np.full((2, num_anchors), BACKGROUND, np.float32)
+    labels[0, [0, 6, 11, 25, 33]] = [1, 0, 2, 2, 0]
+    labels[1, [3, 17, 28]] = [2, 1, 0]
+    labels[0, [4, 19]] = IGNORE
+    labels[1, [9]] = IGNORE
+    signs = rng.choice([-1.0, 1.0], size=(2, num_anchors, 4))
+    box_targets = signs * rng.uniform(2.5, 3.9, size=(2, num_anchors, 4))
+    box_targets[labels < 0] = 0.0
+    targets = np.concatenate([box_targets, labels[..., None]], axis=-1).astype(np.float32)
+    one_hot = (labels[..., None] == np.arange(num_classes)).astype(np.float64)
+    logits = (2 * one_hot - 1) * rng.uniform(5.0, 9.0, size=(2, num_anchors, num_classes))
+    predictions = np.concatenate([box_targets + rng.uniform(-0.005, 0.005, size=box_targets.shape), logits],
+                                 axis=-1).astype(np.float32)
     return targets, predictions, num_classes
 
 
@@ -166,25 +193,63 @@ def _diagnose_constants(found, targets, predictions, num_classes, what):
             fail(LOSS_SMOOTH_L1_BETA, what=what, found_beta=shown, beta=SMOOTH_L1_BETA)
 
 
-@check
-def TEST_DETECTION_LOSS(detection_loss):
-    """``detection_loss(targets, predictions, num_classes)`` → per-image (classification, box) losses."""
-    targets, predictions, num_classes = loss_case()
-    what = f"detection_loss(targets, predictions, num_classes={num_classes})"
+def _learner_losses(detection_loss, targets, predictions, num_classes, what):
     result = call_learner(what, detection_loss, targets, predictions, num_classes)
     expect(isinstance(result, (tuple, list)) and len(result) == 2, LOSS_RETURNS, what=what, found=describe(result))
     found = (as_array(result[0], "the classification loss"), as_array(result[1], "the box loss"))
     expect(found[0].shape == (2,) and found[1].shape == (2,), LOSS_SHAPES, what=what, classification=found[0].shape,
            box=found[1].shape)
     expect(np.all(np.isfinite(found[0])) and np.all(np.isfinite(found[1])), LOSS_NOT_FINITE, what=what)
+    return found
+
+
+def _report_difference(found, expected, what):
+    part, cause = (0, LOSS_CLASSIFICATION_DIFFERS) if not close(found[0], expected[0], rtol=1e-3) else \
+        (1, LOSS_BOX_DIFFERS)
+    fail(cause, what=what, found=_rounded(found[part]), expected=_rounded(expected[part]))
+
+
+def _relative_error(found, expected):
+    """The largest difference relative to the largest expected value (the precision case's values are small)."""
+    return float(np.max(np.abs(found - expected))) / max(1e-30, float(np.max(np.abs(expected))))
+
+
+def _few_digits(values):
+    return "[" + ", ".join(f"{value:.4g}" for value in values) + "]"
+
+
+PRECISION_TOLERANCE = (1e-3, 1e-4)
+"""The precision case's (classification, box) losses, relative. The box loss subtracts nearby float32 values
+exactly: float32 is within 10⁻⁶, float16 2–20% off. The focal loss of confident logits is left room for other
+float32 formulas (float16: 10⁻⁴–10⁻³)."""
+
+PRECISION_LIMIT = 0.5
+"""On the precision case a loss within this relative error of the reference (after the main case passed) is the
+reference computed with float16 somewhere: float16 rounding costs a few per cent there, float32 < 10⁻⁵."""
+
+
+@check
+def TEST_DETECTION_LOSS(detection_loss):
+    """``detection_loss(targets, predictions, num_classes)`` → per-image (classification, box) losses."""
+    targets, predictions, num_classes = loss_case()
+    what = f"detection_loss(targets, predictions, num_classes={num_classes})"
+    found = _learner_losses(detection_loss, targets, predictions, num_classes, what)
     expected = tuple(np.asarray(x, np.float64) for x in detection_loss_terms(targets, predictions, num_classes))
     if not _losses_match(found, expected):
         variant = first_match(found, LOSS_VARIANTS, _losses_match, targets, predictions, num_classes)
         if variant is not None:
             fail(variant.cause, what=what)
         _diagnose_constants(found, targets, predictions, num_classes, what)
-        part, cause = (0, LOSS_CLASSIFICATION_DIFFERS) if not close(found[0], expected[0], rtol=1e-3) else \
-            (1, LOSS_BOX_DIFFERS)
-        fail(cause, what=what, found=_rounded(found[part]), expected=_rounded(expected[part]))
+        _report_difference(found, expected, what)
+    targets, predictions, num_classes = precision_case()
+    what = f"detection_loss(targets, predictions, num_classes={num_classes}) on values float16 cannot represent"
+    found = _learner_losses(detection_loss, targets, predictions, num_classes, what)
+    expected = tuple(np.asarray(x, np.float64) for x in detection_loss_terms(targets, predictions, num_classes))
+    errors = [_relative_error(f, e) for f, e in zip(found, expected)]
+    if any(error > tolerance for error, tolerance in zip(errors, PRECISION_TOLERANCE)):
+        part = int(np.argmax(np.divide(errors, PRECISION_TOLERANCE)))
+        expect(errors[part] >= PRECISION_LIMIT, LOSS_PRECISION, what=what, part=("classification", "box")[part], found=_few_digits(found[part]),
+               expected=_few_digits(expected[part]), error=errors[part])
+        _report_difference(found, expected, what)
     passed("TEST_DETECTION_LOSS passed: focal loss over non-ignored anchors + smooth L1 over positives, each "
            "divided by the image's number of positive anchors.")

@@ -80,6 +80,12 @@ FPN_LEVEL_DIFFERS = Cause(
     "fpn.level_differs",
     "{level} differs from the reference although the layers are yours; expected {recipe}.")
 
+FPN_TRAINING_MODE = Cause(
+    "fpn.training_mode",
+    "Called for inference ({call}), your FeaturePyramidNetwork's output for an image changes with the other "
+    "images of the batch: the backbone runs in training mode (BatchNormalization uses the batch's statistics "
+    "and updates its moving averages). Give call the default training=False and pass the flag along, "
+    "`self.backbone(images, training=training)`, never training=True.")
 FPN_P7_WITHOUT_RELU = Cause(
     "fpn.p7_without_relu", "P7 should be conv_c7_3x3 applied to ReLU(P6); found it applied to P6 without the ReLU.")
 FPN_P7_RELU_ON_OUTPUT = Cause(
@@ -201,11 +207,36 @@ def diagnose_fpn_inputs(fpn, features):
         fail(FPN_WRONG_INPUT, name=name, seen=seen, source=source, expected=expected)
 
 
-def _call_fpn(fpn, batch):
+def _levels(outputs, what):
+    if not (isinstance(outputs, (tuple, list)) and len(outputs) == len(LEVEL_NAMES)):
+        return None
+    return [as_array(level, f"{name} ({what})") for name, level in zip(LEVEL_NAMES, outputs)]
+
+
+def _same_levels(found, expected):
+    return found is not None and all(close(f, e) for f, e in zip(found, expected))
+
+
+def _diagnose_training_mode(fpn, batch, found):
+    """Whether the learner's FPN, called for inference, runs in training mode: the output changes with the
+    training=False flag, or an image's output changes when it comes alone (the batch's statistics). Only the
+    learner's own calls are made: the check never runs the backbone in training mode itself."""
+    alone = _levels(_call_fpn(fpn, batch[:1]), "for one image")
+    if not _same_levels(alone, [level[:1] for level in found]):
+        fail(FPN_TRAINING_MODE, call="without a training argument")
+    inference = _levels(_call_fpn(fpn, batch, training=False), "with training=False")
+    if not _same_levels(inference, found):
+        fail(FPN_TRAINING_MODE, call="without a training argument")
+    alone = _levels(_call_fpn(fpn, batch[:1], training=False), "for one image")
+    if not _same_levels(alone, [level[:1] for level in inference]):
+        fail(FPN_TRAINING_MODE, call="with training=False")
+
+
+def _call_fpn(fpn, batch, **training):
     """The learner's ``fpn(batch)``; a crash becomes a message naming the layer or the sum that failed."""
     build_eagerly(fpn, batch.shape)
     try:
-        return fpn(batch)
+        return fpn(batch, **training)
     except NotImplementedError:
         raise AssertionError("FeaturePyramidNetwork.call raised NotImplementedError: replace the "
                              "`raise NotImplementedError()` line with your code.") from None
@@ -248,6 +279,7 @@ def TEST_FPN(FeaturePyramidNetwork):
     if all(close(f, e) for f, e in zip(found, expected)):
         passed("TEST_FPN passed: P3–P7 have the right shapes and match the reference wiring with your layers.")
         return
+    _diagnose_training_mode(fpn, batch, found)
     for cause, (index, alternative) in _fpn_variants()(fpn, *features):
         if not close(found[index], expected[index]) and close(found[index], alternative):
             fail(cause)

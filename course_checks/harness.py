@@ -278,15 +278,29 @@ def small_backbone():
     """A 3-convolution stand-in for ResNet50 with C3, C4, C5 at strides 8, 16, 32 (8, 16, 32 channels).
 
     The pyramid's wiring does not depend on the backbone, so the FPN and whole-model checks use this to stay
-    fast; its different channel counts also reveal which map each convolution was applied to.
+    fast; its different channel counts also reveal which map each convolution was applied to. Each
+    convolution is followed by BatchNormalization with moving statistics of its own (as ResNet50's are), so
+    that a model run in training mode (the batch's statistics) shows: its output for an image changes with
+    the other images of the batch.
     """
     inputs = keras.Input(shape=(None, None, 3))
     features, x = [], inputs
+    # Per level: moving variances about those of each convolution's outputs on images(...) (so that inference
+    # keeps its scale), and γ, β that give C3, C4, C5 activations of tens to hundreds, as ResNet's are.
+    variances = ((1000.0, 4000.0), (5400.0, 22500.0), (43000.0, 180000.0))
+    gammas, betas = ((30.0, 90.0), (60.0, 180.0), (120.0, 360.0)), (15.0, 30.0, 60.0)
     for index, (filters, strides) in enumerate(zip(SMALL_BACKBONE_CHANNELS, (8, 2, 2))):
         x = keras.layers.Conv2D(
-            filters, 3, strides=strides, padding="same", activation="relu",
+            filters, 3, strides=strides, padding="same",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.3, seed=index),
             bias_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed=10 + index),
         )(x)
+        x = keras.layers.BatchNormalization(
+            beta_initializer=keras.initializers.RandomUniform(-betas[index], betas[index], seed=20 + index),
+            gamma_initializer=keras.initializers.RandomUniform(*gammas[index], seed=30 + index),
+            moving_mean_initializer=keras.initializers.RandomNormal(stddev=5.0, seed=40 + index),
+            moving_variance_initializer=keras.initializers.RandomUniform(*variances[index], seed=50 + index),
+        )(x)
+        x = keras.layers.ReLU()(x)
         features.append(x)
     return keras.Model(inputs, features, name="small_test_backbone")

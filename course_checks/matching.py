@@ -75,6 +75,11 @@ MATCHING_WRONG_BOX = Cause(
     "matching.wrong_box",
     "Positive anchor {anchor} is matched to box {found}, but its highest IoU is with box {expected}; "
     "matched_index[i] is the argmax of anchor i's IoU row (axis 1).")
+MATCHING_PRECISION = Cause(
+    "matching.precision",
+    "{what}: anchor {anchor} (IoU {iou:.4f}) should be {expected}, found {found}: a precision loss, the "
+    "{rounded} were rounded to float16 (which drops the fractions of coordinates in the hundreds), moving IoUs "
+    "near the thresholds; compute in float32 (`ops.convert_to_tensor(gt_boxes, dtype='float32')`).")
 MATCHING_EMPTY = Cause(
     "matching.empty",
     "With no ground-truth boxes every anchor should be background (no positive, no ignored anchor), found "
@@ -106,6 +111,44 @@ def matching_case():
         [300, 0, 310, 10],     # 12: IoU 1 with box 3, box 4's best (1/3) → positive, matched to box 3
     ], np.float32)
     return anchors, gt_boxes
+
+
+def precision_case():
+    """Boxes with fractions in the hundreds of pixels, which float16 rounds to steps of 0.25, and anchors
+    within 0.0004 of the thresholds: anchor 1 has IoU 0.5003 with box 0 (positive; 0.498 with the box in
+    float16), anchor 3 IoU 0.4004 with box 1 (ignored; 0.3997 in float16). Anchors 0 and 2 are the boxes
+    themselves (each box's best anchor, so no other is claimed); anchor 4 overlaps nothing."""
+    gt_boxes = np.array([[300.3, 200.7, 340.3, 260.7], [420.6, 310.2, 470.6, 350.2]], np.float32)
+    anchors = np.array([[300.3, 200.7, 340.3, 260.7], [300.3, 200.7, 340.3, 230.72], [420.6, 310.2, 470.6, 350.2],
+                        [420.6, 310.2, 440.62, 350.2], [100, 100, 140, 140]], np.float32)
+    return anchors, gt_boxes
+
+
+def _float16(values):
+    return np.asarray(values, np.float16).astype(np.float32)
+
+
+def _check_precision(match_anchors):
+    """The precision case: labels flipped as float16 would flip them are blamed on float16."""
+    anchors, gt_boxes = precision_case()
+    what = "match_anchors(anchors, gt_boxes) with coordinates such as 300.3"
+    matched, positive, ignored = _vectors(call_learner(what, match_anchors, anchors, gt_boxes), what)
+    _, ref_positive, ref_ignored = (np.asarray(x) for x in reference_match(anchors, gt_boxes))
+    shapes = (matched.shape, positive.shape, ignored.shape)
+    expect(all(shape == ref_positive.shape for shape in shapes), MATCHING_SHAPES, what=what,
+           expected=ref_positive.shape, found=", ".join(str(shape) for shape in shapes))
+    if np.array_equal(positive, ref_positive) and np.array_equal(ignored, ref_ignored):
+        return matched, positive, anchors, gt_boxes
+    best = np.asarray(reference_iou(anchors, gt_boxes)).max(axis=1)
+    for rounded, case in (("boxes", (anchors, _float16(gt_boxes))), ("anchors", (_float16(anchors), gt_boxes)),
+                          ("boxes and anchors", (_float16(anchors), _float16(gt_boxes)))):
+        _, low_positive, low_ignored = (np.asarray(x) for x in reference_match(*case))
+        if positive.shape == low_positive.shape and np.array_equal(positive, low_positive) \
+                and np.array_equal(ignored, low_ignored):
+            i = int(np.flatnonzero((positive != ref_positive) | (ignored != ref_ignored))[0])
+            fail(MATCHING_PRECISION, what=what, anchor=i, iou=best[i], rounded=rounded,
+                 expected=_label(ref_positive[i], ref_ignored[i]), found=_label(positive[i], ignored[i]))
+    _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored)
 
 
 def _label(positive, ignored):
@@ -216,6 +259,7 @@ def TEST_MATCHING(match_anchors):
     if not (np.array_equal(positive, ref_positive) and np.array_equal(ignored, ref_ignored)):
         _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored, match_anchors)
     _diagnose_matched_boxes(matched, positive, anchors, gt_boxes)
+    _diagnose_matched_boxes(*_check_precision(match_anchors))
 
     empty_what = f"{what} with no ground-truth boxes"
     _, positive, ignored = _vectors(call_learner(empty_what, match_anchors, anchors, np.zeros((0, 4), np.float32)),

@@ -130,10 +130,10 @@ MODEL_CLASSES_DIFFER = Cause(
 
 MODEL_TRAINING_MODE = Cause(
     "model.training_mode",
-    "Called with training=False, your model's output for an image changes with the other images of the batch: "
-    "the backbone runs in training mode (BatchNormalization uses the batch's statistics and updates its moving "
-    "averages on every call). Pass the flag along, `self.fpn(image, training=training)` and "
-    "`self.backbone(images, training=training)`, never training=True.")
+    "Called for inference ({call}), your model's output for an image changes with the other images of the "
+    "batch: it runs in training mode (BatchNormalization uses the batch's statistics and updates its moving "
+    "averages on every call). Give call the default training=False and pass the flag along, "
+    "`self.fpn(image, training=training)`, never training=True.")
 MODEL_CLASSES_FROM_BOX_HEAD = Cause(
     "model.classes_from_box_head",
     "Your model's class logits come from box_head: with num_classes=4 they equal the box deltas; apply "
@@ -196,11 +196,12 @@ def _check_prior_bias(model):
     fail(MODEL_PRIOR_WRONG, found=mean)
 
 
-def _call_model(model, batch):
+def _call_model(model, batch, default=False):
+    """The learner's ``model(batch, training=False)``; with ``default``, ``model(batch)`` (no training argument)."""
     if isinstance(model.fpn, keras.layers.Layer):
         build_eagerly(model.fpn, batch.shape)
     try:
-        return model(batch, training=False)
+        return model(batch) if default else model(batch, training=False)
     except NotImplementedError:
         raise AssertionError("Calling the model raised NotImplementedError: complete RetinaNet.call.") from None
     except Exception as error:
@@ -249,13 +250,20 @@ def _diagnose_model_output(model, batch, found, expected, pyramid):
         fail(MODEL_HEADS_BUILT_IN_CALL)
     parts = model.fpn.count_params() + model.cls_head.count_params() + model.box_head.count_params()
     expect(model.count_params() == parts, MODEL_UNSHARED_HEADS, extra=model.count_params() - parts)
-    expect(not _in_training_mode(model, batch, found), MODEL_TRAINING_MODE)
+    expect(not _in_training_mode(model, batch, found), MODEL_TRAINING_MODE, call="with training=False")
     own = model.fpn(batch, training=False)
     expect(all(close(a, b) for a, b in zip(own, pyramid)), MODEL_FPN_DIFFERS)
     diagnose(found, MODEL_VARIANTS, close, pyramid, model.box_head, model.cls_head, model.num_classes)
     if not close(found[..., :4], expected[..., :4]):
         fail(MODEL_BOXES_DIFFER, difference=float(np.max(np.abs(found[..., :4] - expected[..., :4]))))
     fail(MODEL_CLASSES_DIFFER, difference=float(np.max(np.abs(found[..., 4:] - expected[..., 4:]))))
+
+
+def _check_default_flag(model, batch, found):
+    """``model(images)``, as inference code calls it (no training argument), computes what training=False does:
+    call's default is not training mode (the flag is the only difference between the two calls)."""
+    default = as_array(_call_model(model, batch, default=True), "The model's output (called without training=)")
+    expect(close(default, found), MODEL_TRAINING_MODE, call="without a training argument")
 
 
 def _diagnose_classes_from_box_head(model):
@@ -319,6 +327,7 @@ def _check_retinanet(model, check_name):
     expected = np.asarray(outputs_from_pyramid(pyramid, model.box_head, model.cls_head, num_classes))
     if not close(found, expected):
         _diagnose_model_output(model, batch, found, expected, pyramid)
+    _check_default_flag(model, batch, found)
     _check_other_class_count(model)
     passed(f"{check_name} passed: RetinaNet with {num_classes} classes outputs (batch, {num_anchors}, "
            f"{4 + num_classes}) for {height}×{width} images and matches the reference wiring of your layers.")

@@ -1,6 +1,6 @@
 """The pyramid computed with training=True written into call: a backbone with BatchNormalization then
 normalises with the batch's statistics (and updates its moving averages) even when the model is called
-with training=False. TEST_FPN passes (its stand-in backbone has no BatchNormalization)."""
+with training=False. The FPN itself is right (TEST_FPN passes): the model's call forces the flag."""
 from course import keras
 from retinanet.model import RetinaNet as Reference, outputs_from_pyramid
 
