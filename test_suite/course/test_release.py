@@ -38,7 +38,9 @@ def git(folder, *arguments):
 
 def make(folder, *arguments, timeout=600):
     """``make`` in ``folder`` with this environment and the system's PATH only (as on a fresh machine)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "CONDA"))}
+    # Not the variables of a make this suite may run under (`make test`): a nested make prints "Entering directory".
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("VIRTUAL_ENV", "CONDA")) and key not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     env["PATH"] = SYSTEM_PATH
     return subprocess.run(["make", f"VENV={VENV}", *arguments], cwd=folder, env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -245,7 +247,8 @@ class Server:
 
     def __init__(self, folder, *arguments, home):
         self.port, self.token = _free_port(), os.urandom(16).hex()
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "CONDA"))}
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("VIRTUAL_ENV", "CONDA")) and key not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
         env.update(PATH=SYSTEM_PATH, LAB_TOKEN=self.token, HOME=str(home), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                    JUPYTER_DATA_DIR=str(home / "data"))
         self.runtime = home / "runtime"
