@@ -99,7 +99,8 @@ HUB_EXCHANGE ?= /srv/nbgrader/exchange
 HUB_COURSE_ID ?= retinanet
 HUB_RELEASE ?= exercises
 HUB_AUTH ?= pam
-HUB_ENV = HUB_VENV="$(CURDIR)/$(VENV)" HUB_PORT=$(HUB_PORT) HUB_INSTRUCTOR=$(HUB_INSTRUCTOR) \
+# useradd, userdel, chpasswd and runuser live in /usr/sbin, which a non-login root shell may lack on PATH.
+HUB_ENV = PATH="$$PATH:/usr/sbin:/sbin" HUB_VENV="$(CURDIR)/$(VENV)" HUB_PORT=$(HUB_PORT) HUB_INSTRUCTOR=$(HUB_INSTRUCTOR) \
 	HUB_LEARNERS="$(HUB_LEARNERS)" HUB_EXCHANGE="$(HUB_EXCHANGE)" HUB_COURSE_ID=$(HUB_COURSE_ID) \
 	HUB_RELEASE="$(HUB_RELEASE)" HUB_ASSIGNMENTS="$(COURSE_ASSIGNMENTS)" HUB_AUTH=$(HUB_AUTH)
 
@@ -116,7 +117,7 @@ hub-feedback:  ## Release the feedback of GRADES=dir to the hub's learners (as r
 
 # The hub end to end in Chromium (test_suite/hub/test_hub.py, as root: it makes its own users and exchange).
 test-hub: hub-install  ## The JupyterHub end-to-end test (release, fetch, submit, collect, grade, feedback)
-	COURSE_HUB_TEST=1 $(BIN)/python -m pytest test_suite/hub/test_hub.py
+	PATH="$$PATH:/usr/sbin:/sbin" COURSE_HUB_TEST=1 $(BIN)/python -m pytest test_suite/hub/test_hub.py
 
 # nbgrader generate_assignment runs in a temporary copy of the course (autograder/release.py): exercises/ and the
 # course's gradebook.db are replaced only when every assignment was generated, so a failing nbgrader changes no
