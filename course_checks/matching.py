@@ -128,15 +128,22 @@ def _float16(values):
     return np.asarray(values, np.float16).astype(np.float32)
 
 
-def _check_precision(match_anchors):
-    """The precision case: labels flipped as float16 would flip them are blamed on float16."""
-    anchors, gt_boxes = precision_case()
-    what = "match_anchors(anchors, gt_boxes) with coordinates such as 300.3"
+def _labels_beside_reference(match_anchors, anchors, gt_boxes, what):
+    """The learner's (matched, positive, ignored) for one case, shapes checked, and the reference's labels."""
     matched, positive, ignored = _vectors(call_learner(what, match_anchors, anchors, gt_boxes), what)
     _, ref_positive, ref_ignored = (np.asarray(x) for x in reference_match(anchors, gt_boxes))
     shapes = (matched.shape, positive.shape, ignored.shape)
     expect(all(shape == ref_positive.shape for shape in shapes), MATCHING_SHAPES, what=what,
            expected=ref_positive.shape, found=", ".join(str(shape) for shape in shapes))
+    return matched, positive, ignored, ref_positive, ref_ignored
+
+
+def _check_precision(match_anchors):
+    """The precision case: labels flipped as float16 would flip them are blamed on float16."""
+    anchors, gt_boxes = precision_case()
+    what = "match_anchors(anchors, gt_boxes) with coordinates such as 300.3"
+    matched, positive, ignored, ref_positive, ref_ignored = _labels_beside_reference(match_anchors, anchors, gt_boxes,
+                                                                                     what)
     if np.array_equal(positive, ref_positive) and np.array_equal(ignored, ref_ignored):
         return matched, positive, anchors, gt_boxes
     best = np.asarray(reference_iou(anchors, gt_boxes)).max(axis=1)
@@ -251,11 +258,8 @@ def TEST_MATCHING(match_anchors):
     """``match_anchors(anchors, gt_boxes)`` → (matched_index, positive, ignored) with the 0.5 / 0.4 rule."""
     anchors, gt_boxes = matching_case()
     what = "match_anchors(anchors, gt_boxes)"
-    matched, positive, ignored = _vectors(call_learner(what, match_anchors, anchors, gt_boxes), what)
-    _, ref_positive, ref_ignored = (np.asarray(x) for x in reference_match(anchors, gt_boxes))
-    shapes = (matched.shape, positive.shape, ignored.shape)
-    expect(all(shape == ref_positive.shape for shape in shapes), MATCHING_SHAPES, what=what,
-           expected=ref_positive.shape, found=", ".join(str(shape) for shape in shapes))
+    matched, positive, ignored, ref_positive, ref_ignored = _labels_beside_reference(match_anchors, anchors, gt_boxes,
+                                                                                     what)
     if not (np.array_equal(positive, ref_positive) and np.array_equal(ignored, ref_ignored)):
         _diagnose_labels(positive, ignored, anchors, gt_boxes, ref_positive, ref_ignored, match_anchors)
     _diagnose_matched_boxes(matched, positive, anchors, gt_boxes)
